@@ -1,0 +1,152 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/schema"
+)
+
+// config is everything the server reads from flags and the environment. A
+// flag given on the command line wins over its environment variable, which
+// wins over the default.
+type config struct {
+	Listen      string
+	DataDir     string
+	ClickHouse  chconn.Config // Addr empty = embedded engine
+	EngineCache string
+	EnginePorts [2]int // native, HTTP; 0 = pick a free port
+	Plans       schema.Plans
+	LogLevel    slog.Level
+	LogFormat   string
+}
+
+// option documents one setting for flags, the environment and README.
+type option struct {
+	flag, env, def, usage string
+}
+
+var options = []option{
+	{"listen", "AUDITSTORE_LISTEN", "127.0.0.1:8080", "HTTP listen address"},
+	{"data", "AUDITSTORE_DATA", "./data", "data directory (embedded ClickHouse, write-ahead log)"},
+	{"clickhouse", "AUDITSTORE_CLICKHOUSE", "", "host:port of a ClickHouse server (native protocol); empty runs the embedded engine"},
+	{"clickhouse-user", "AUDITSTORE_CLICKHOUSE_USER", "default", "ClickHouse user"},
+	{"clickhouse-password", "AUDITSTORE_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
+	{"clickhouse-database", "AUDITSTORE_CLICKHOUSE_DATABASE", "auditstore", "ClickHouse database (created if missing)"},
+	{"engine-tcp-port", "AUDITSTORE_ENGINE_TCP_PORT", "0", "native port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
+	{"engine-http-port", "AUDITSTORE_ENGINE_HTTP_PORT", "0", "HTTP port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
+	{"engine-cache", "AUDITSTORE_ENGINE_CACHE", "", "where the embedded engine is cached (default: the user cache dir, ~/.cache/auditstore/engine)"},
+	{"plans", "AUDITSTORE_PLANS", schema.DefaultPlans().String(), "plans and their retention, name=N{s,m,h,d,y},..."},
+	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
+	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
+}
+
+// parseConfig reads args (without the subcommand) and the environment.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	for _, o := range options {
+		def := o.def
+		if v := getenv(o.env); v != "" {
+			def = v
+		}
+		vals[o.flag] = fs.String(o.flag, def, fmt.Sprintf("%s (env %s)", o.usage, o.env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c := config{
+		Listen:      *vals["listen"],
+		DataDir:     *vals["data"],
+		EngineCache: *vals["engine-cache"],
+		LogFormat:   *vals["log-format"],
+	}
+	c.ClickHouse = chconn.DefaultConfig()
+	c.ClickHouse.Addr = *vals["clickhouse"]
+	c.ClickHouse.Username = *vals["clickhouse-user"]
+	c.ClickHouse.Password = *vals["clickhouse-password"]
+	c.ClickHouse.Database = *vals["clickhouse-database"]
+	var err error
+	if c.Plans, err = schema.ParsePlans(*vals["plans"]); err != nil {
+		return config{}, fmt.Errorf("-plans: %w", err)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*vals["log-level"])); err != nil {
+		return config{}, fmt.Errorf("-log-level: %w", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return config{}, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
+	}
+	if err := c.ClickHouse.ValidateNames(); err != nil {
+		return config{}, err
+	}
+	if c.Listen == "" || c.DataDir == "" {
+		return config{}, fmt.Errorf("-listen and -data must not be empty")
+	}
+	for i, name := range []string{"engine-tcp-port", "engine-http-port"} {
+		p, err := strconv.Atoi(*vals[name])
+		if err != nil || p < 0 || p > 65535 {
+			return config{}, fmt.Errorf("-%s: want a port number 0-65535, got %q", name, *vals[name])
+		}
+		c.EnginePorts[i] = p
+	}
+	if c.EngineCache == "" {
+		if c.EngineCache, err = engine.DefaultCacheDir(); err != nil {
+			return config{}, err
+		}
+	}
+	return c, nil
+}
+
+func (c config) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// progressPrinter reports the engine download on w: in place on a terminal,
+// every 10 % otherwise.
+func progressPrinter(w *os.File) engine.Progress {
+	tty := isTerminal(w)
+	last, lastPct := time.Time{}, int64(-10)
+	return func(done, total int64) {
+		pct := done * 100 / total
+		if tty {
+			if time.Since(last) < 200*time.Millisecond && done < total {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(w, "\rfetching ClickHouse engine %s@%s: %s / %s (%d%%)%s",
+				engine.Package, engine.Version, mb(done), mb(total), pct, strings.Repeat(" ", 4))
+			if done == total {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		if pct >= lastPct+10 || done == total && lastPct != 100 {
+			lastPct = pct
+			fmt.Fprintf(w, "fetching ClickHouse engine %s@%s: %s / %s (%d%%)\n",
+				engine.Package, engine.Version, mb(done), mb(total), pct)
+		}
+	}
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

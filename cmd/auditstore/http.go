@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/auditstore/auditstore/internal/httpx"
+)
+
+func newRouter(log *slog.Logger, h *health) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(httpx.NotFound)
+	r.NoMethod(httpx.MethodNotAllowed)
+	r.Use(gin.Recovery(), httpx.Errors(log))
+	r.GET("/healthz", h.live)
+	r.GET("/readyz", h.ready)
+	return r
+}
+
+// health answers the liveness and readiness probes.
+type health struct {
+	b *backend
+}
+
+func newHealth(b *backend) *health { return &health{b: b} }
+
+// live answers 200 while the process runs.
+func (h *health) live(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// ready answers 200 with the ClickHouse version when ClickHouse answers, and
+// 503 with the reasons otherwise (the embedded engine died, a query failed).
+func (h *health) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	var reasons []string
+	if e := h.b.engine; e != nil {
+		if err := e.Err(); err != nil {
+			reasons = append(reasons, err.Error())
+		}
+	}
+	var ver string
+	if len(reasons) == 0 {
+		if err := h.b.conn.QueryRow(ctx, "SELECT version()").Scan(&ver); err != nil {
+			reasons = append(reasons, fmt.Sprintf("clickhouse does not answer: %v", err))
+		}
+	}
+	if len(reasons) > 0 {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reasons": reasons})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "clickhouse": gin.H{"version": ver, "embedded": h.b.engine != nil}})
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/internal/migrate"
+)
+
+// backend is a connected, migrated ClickHouse, and the embedded engine
+// behind it when there is one.
+type backend struct {
+	conn   driver.Conn
+	engine *engine.Engine // nil for an external server
+}
+
+// openBackend starts the embedded engine unless an external server is
+// configured, connects and runs the migrations.
+func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.File) (*backend, error) {
+	b := &backend{}
+	chcfg := cfg.ClickHouse
+	if chcfg.Addr == "" {
+		lib, err := engine.Fetch(ctx, cfg.EngineCache, progressPrinter(progressOut))
+		if err != nil {
+			return nil, fmt.Errorf("embedded clickhouse: %w", err)
+		}
+		ecfg := engine.DefaultConfig()
+		ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(cfg.DataDir, "clickhouse"), log
+		ecfg.TCPPort, ecfg.HTTPPort = cfg.EnginePorts[0], cfg.EnginePorts[1]
+		if b.engine, err = engine.Start(ctx, ecfg); err != nil {
+			return nil, err
+		}
+		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), "default", ""
+	}
+	conn, err := chconn.Open(ctx, chcfg)
+	if err != nil {
+		b.close(log)
+		return nil, err
+	}
+	b.conn = conn
+	if _, err := migrate.Run(ctx, conn, log); err != nil {
+		b.close(log)
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return b, nil
+}
+
+func (b *backend) close(log *slog.Logger) {
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	if b.engine != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := b.engine.Stop(ctx); err != nil {
+			log.Error("embedded clickhouse stop", "error", err)
+		}
+	}
+}
+
+func migrateOnly(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.File) error {
+	b, err := openBackend(ctx, cfg, log, progressOut)
+	if err != nil {
+		return err
+	}
+	b.close(log)
+	return nil
+}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.File) error {
+	// Bind first: a taken port fails fast, before the engine starts.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	b, err := openBackend(ctx, cfg, log, progressOut)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer b.close(log)
+
+	srv := &http.Server{
+		Handler:           newRouter(log, newHealth(b)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("auditstore serving", "listen", "http://"+ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("http shutdown", "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+// Package archtest keeps the dependency rules of DESIGN.md and STYLE.md:
+// cmd → {ingest, query, exporter} → schema; schema imports only the
+// standard library (and UUID); the three feature packages never import each
+// other; Gin stays out of schema.
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/auditstore/auditstore"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports", module+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// area is the top-level folder of one of our packages ("" for outside ones).
+func area(path string) string {
+	rest, ok := strings.CutPrefix(path, module+"/")
+	if !ok {
+		return ""
+	}
+	first, _, _ := strings.Cut(rest, "/")
+	return first
+}
+
+func TestDependencyDirection(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 3 {
+		t.Fatalf("go list found %d packages; the check would prove nothing", len(pkgs))
+	}
+	features := map[string]bool{"ingest": true, "query": true, "exporter": true}
+	for _, p := range pkgs {
+		from := area(p.ImportPath)
+		for _, imp := range p.Imports {
+			to := area(imp)
+			switch {
+			case from == "schema" && to != "":
+				t.Errorf("%s imports %s: schema imports no other package of ours", p.ImportPath, imp)
+			case from == "schema" && to == "" && strings.Contains(imp, ".") && imp != "github.com/google/uuid":
+				t.Errorf("%s imports %s: schema imports only the standard library and uuid", p.ImportPath, imp)
+			case features[from] && features[to] && from != to:
+				t.Errorf("%s imports %s: ingest, query and exporter never import each other", p.ImportPath, imp)
+			case to == "cmd" || to == "bench":
+				t.Errorf("%s imports %s: nothing imports cmd or bench", p.ImportPath, imp)
+			}
+		}
+	}
+}

@@ -1,0 +1,113 @@
+// Package chconn opens connections to ClickHouse over the native protocol.
+package chconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says which ClickHouse to use and how.
+type Config struct {
+	// Addr is host:port of the native protocol (usually port 9000).
+	Addr string
+	// Database is created when missing. Default "auditstore".
+	Database string
+	// Username and Password authenticate; empty Username means "default".
+	Username, Password string
+	// DialTimeout bounds each connection attempt. Default 5s.
+	DialTimeout time.Duration
+	// MaxOpenConns bounds the pool. Default 16.
+	MaxOpenConns int
+}
+
+// DefaultConfig returns the defaults; Addr remains to be set.
+func DefaultConfig() Config {
+	return Config{Database: "auditstore", DialTimeout: 5 * time.Second, MaxOpenConns: 16}
+}
+
+var databaseName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ValidateNames checks the parts of the configuration a user types, before
+// an address is known.
+func (c Config) ValidateNames() error {
+	if !databaseName.MatchString(c.Database) {
+		return fmt.Errorf("clickhouse: database name %q must match %s", c.Database, databaseName)
+	}
+	return nil
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("clickhouse: address is required")
+	case !databaseName.MatchString(c.Database):
+		return fmt.Errorf("clickhouse: database name %q must match %s", c.Database, databaseName)
+	case c.DialTimeout <= 0:
+		return errors.New("clickhouse: dial timeout must be positive")
+	case c.MaxOpenConns <= 0:
+		return errors.New("clickhouse: max open connections must be positive")
+	}
+	return nil
+}
+
+// Open connects, creates the database if it does not exist, and returns a
+// connection pool bound to it.
+func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	boot, err := open(ctx, cfg, "default")
+	if err != nil {
+		return nil, err
+	}
+	// The name is checked against databaseName above: it cannot carry SQL.
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+cfg.Database+"`")
+	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	return open(ctx, cfg, cfg.Database)
+}
+
+func open(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
+	user := cfg.Username
+	if user == "" {
+		user = "default"
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:            []string{cfg.Addr},
+		Auth:            clickhouse.Auth{Database: database, Username: user, Password: cfg.Password},
+		DialTimeout:     cfg.DialTimeout,
+		MaxOpenConns:    cfg.MaxOpenConns,
+		MaxIdleConns:    min(cfg.MaxOpenConns, 8),
+		ConnMaxLifetime: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to clickhouse %s: %w", cfg.Addr, err)
+	}
+	return conn, nil
+}
+
+// Drop removes a database (tests).
+func Drop(ctx context.Context, cfg Config, database string) error {
+	if !databaseName.MatchString(database) {
+		return fmt.Errorf("clickhouse: bad database name %q", database)
+	}
+	conn, err := open(ctx, cfg, "default")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+database+"` SYNC")
+}

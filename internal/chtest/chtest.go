@@ -1,0 +1,175 @@
+// Package chtest gives tests a real ClickHouse: the server at CLICKHOUSE_ADDR
+// when set; else a clickhouse/clickhouse-server container (dockertest) when a
+// Docker engine answers; else the embedded engine, started once per test
+// binary. Each test gets a fresh database, dropped when the test ends.
+package chtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ory/dockertest/v3"
+
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/engine"
+)
+
+// Image is the ClickHouse server image tests use under Docker; it is the one
+// docker-compose.yml pins (a test keeps the two equal).
+const (
+	ImageRepository = "clickhouse/clickhouse-server"
+	ImageTag        = "25.8"
+)
+
+// Server describes the ClickHouse the test binary uses.
+type Server struct {
+	Addr     string // native protocol host:port
+	HTTPAddr string // HTTP host:port ("" when unknown)
+	Kind     string // "external", "docker" or "embedded"
+	// Engine is set for the embedded kind: tests of the engine's lifecycle
+	// start their own instead.
+	Engine *engine.Engine
+}
+
+var (
+	once   sync.Once
+	server Server
+	srvErr error
+)
+
+// Shared returns the test binary's ClickHouse, starting it on first use.
+func Shared(tb testing.TB) Server {
+	tb.Helper()
+	once.Do(func() { server, srvErr = startShared() })
+	if srvErr != nil {
+		tb.Fatalf("no clickhouse for tests: %v", srvErr)
+	}
+	return server
+}
+
+func startShared() (Server, error) {
+	if addr := os.Getenv("CLICKHOUSE_ADDR"); addr != "" {
+		return Server{Addr: addr, HTTPAddr: os.Getenv("CLICKHOUSE_HTTP_ADDR"), Kind: "external"}, nil
+	}
+	if s, ok := startDocker(); ok {
+		return s, nil
+	}
+	return startEmbedded()
+}
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startDocker runs the pinned image when a Docker engine answers. The
+// container is removed by dockertest's expiry when the test binary exits.
+func startDocker() (Server, bool) {
+	pool, err := dockertest.NewPool("")
+	if err != nil || pool.Client.Ping() != nil {
+		return Server{}, false
+	}
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: ImageRepository, Tag: ImageTag,
+		Env: []string{"CLICKHOUSE_SKIP_USER_SETUP=1"},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chtest: docker answers but %s:%s did not start (%v); using the embedded engine\n",
+			ImageRepository, ImageTag, err)
+		return Server{}, false
+	}
+	_ = res.Expire(1800)
+	s := Server{Addr: res.GetHostPort("9000/tcp"), HTTPAddr: res.GetHostPort("8123/tcp"), Kind: "docker"}
+	pool.MaxWait = 2 * time.Minute
+	err = pool.Retry(func() error {
+		conn, err := chconn.Open(context.Background(), withAddr(s.Addr, "default"))
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
+	if err != nil {
+		_ = pool.Purge(res)
+		return Server{}, false
+	}
+	return s, true
+}
+
+func startEmbedded() (Server, error) {
+	ctx := context.Background()
+	cache, err := engine.DefaultCacheDir()
+	if err != nil {
+		return Server{}, err
+	}
+	lastPct := int64(-10)
+	lib, err := engine.Fetch(ctx, cache, func(done, total int64) {
+		if pct := done * 100 / total; pct >= lastPct+10 {
+			lastPct = pct
+			fmt.Fprintf(os.Stderr, "chtest: fetching %s@%s: %d%%\n", engine.Package, engine.Version, pct)
+		}
+	})
+	if err != nil {
+		return Server{}, err
+	}
+	dir, err := os.MkdirTemp("", "auditstore-chtest-")
+	if err != nil {
+		return Server{}, err
+	}
+	cfg := engine.DefaultConfig()
+	cfg.Lib, cfg.DataDir, cfg.Ephemeral, cfg.Logger = lib, filepath.Join(dir, "data"), true, logger()
+	e, err := engine.Start(ctx, cfg)
+	if err != nil {
+		os.RemoveAll(dir)
+		return Server{}, err
+	}
+	// The engine removes its data dir when it exits, which it does when this
+	// process exits (its stdin closes); the parent temp dir is left empty.
+	return Server{Addr: e.Addr(), HTTPAddr: e.HTTPAddr(), Kind: "embedded", Engine: e}, nil
+}
+
+func withAddr(addr, database string) chconn.Config {
+	cfg := chconn.DefaultConfig()
+	cfg.Addr, cfg.Database = addr, database
+	cfg.Username = os.Getenv("CLICKHOUSE_USER")
+	cfg.Password = os.Getenv("CLICKHOUSE_PASSWORD")
+	return cfg
+}
+
+// DB is a fresh database for one test.
+type DB struct {
+	Server
+	Name   string
+	Conn   driver.Conn
+	Config chconn.Config // connection settings for this database
+}
+
+// NewDB creates an empty database on the shared server and drops it when the
+// test ends.
+func NewDB(tb testing.TB) *DB {
+	tb.Helper()
+	s := Shared(tb)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "test_" + hex.EncodeToString(b[:])
+	cfg := withAddr(s.Addr, name)
+	ctx := context.Background()
+	conn, err := chconn.Open(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("open test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		conn.Close()
+		if err := chconn.Drop(context.Background(), cfg, name); err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	return &DB{Server: s, Name: name, Conn: conn, Config: cfg}
+}

@@ -1,0 +1,89 @@
+// Package migrate applies schema's versioned migrations to a ClickHouse
+// database and records them, so that running it again is a no-op.
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// Conn is what the runner needs of a ClickHouse connection.
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+const createMigrationsTable = "CREATE TABLE IF NOT EXISTS " + schema.MigrationsTable + ` (
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version`
+
+// Run applies, in order, the migrations not yet recorded in the database and
+// returns the versions it applied. A recorded migration whose embedded file
+// has changed since is an error: migrations are append-only. Each statement
+// is idempotent (IF NOT EXISTS), so two servers migrating at once converge.
+func Run(ctx context.Context, conn Conn, log *slog.Logger) ([]int, error) {
+	ms, err := schema.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Exec(ctx, createMigrationsTable); err != nil {
+		return nil, fmt.Errorf("create %s: %w", schema.MigrationsTable, err)
+	}
+	done, err := applied(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var ran []int
+	for _, m := range ms {
+		if sum, ok := done[m.Version]; ok {
+			if sum != m.Checksum {
+				return ran, fmt.Errorf("migration %04d_%s was changed after it was applied (checksum %s, recorded %s): add a new migration instead",
+					m.Version, m.Name, m.Checksum, sum)
+			}
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return ran, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+		pctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
+			"v": strconv.Itoa(m.Version), "n": m.Name, "c": m.Checksum}))
+		err := conn.Exec(pctx, "INSERT INTO "+schema.MigrationsTable+
+			" (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})")
+		if err != nil {
+			return ran, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		log.Info("applied migration", "version", m.Version, "name", m.Name)
+		ran = append(ran, m.Version)
+	}
+	return ran, nil
+}
+
+func applied(ctx context.Context, conn Conn) (map[int]string, error) {
+	rows, err := conn.Query(ctx, "SELECT version, argMax(checksum, applied_at) FROM "+schema.MigrationsTable+" GROUP BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", schema.MigrationsTable, err)
+	}
+	defer rows.Close()
+	done := map[int]string{}
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("read %s: %w", schema.MigrationsTable, err)
+		}
+		done[int(v)] = sum
+	}
+	return done, rows.Err()
+}
