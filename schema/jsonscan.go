@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -107,15 +108,23 @@ func scanString(data []byte, i int) (end int, escaped bool, err *scanError) {
 }
 
 // skipString returns the index just past the closing quote of the string
-// starting at data[i] == '"', without validating its content.
+// starting at data[i] == '"', without validating its content: the closing
+// quote is the first one preceded by an even number of backslashes.
 func skipString(data []byte, i int) (int, *scanError) {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
+	for j := i + 1; j < len(data); {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			break
 		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && data[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		j = q + 1
 	}
 	return 0, syntaxErr("unterminated string")
 }

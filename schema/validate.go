@@ -112,14 +112,52 @@ var UserAgentTypePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
 
 // ValidEventType reports whether s is an acceptable event.type.
 func ValidEventType(s string) bool {
-	return len(s) <= MaxTypeBytes && EventTypePattern.MatchString(s)
+	return len(s) <= MaxTypeBytes && isTypeName(s)
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// isTypeName is EventTypePattern.MatchString, without the regexp engine
+// (tests check that both agree).
+func isTypeName(s string) bool {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case isAlnum(c):
+		case c == '.' || c == '_' || c == ':' || c == '-':
+			if i+1 == len(s) || !isAlnum(s[i+1]) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isUserAgentType is UserAgentTypePattern.MatchString, without the regexp
+// engine (tests check that both agree).
+func isUserAgentType(s string) bool {
+	if s == "" || len(s) > 64 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // ActorTypes lists the accepted values of actor.type (case-sensitive).
 var ActorTypes = []string{"user", "service", "identity", "platform", "scimClient", "unknownUser", "apiKey"}
 
-// actorType returns the ActorTypes entry equal to s (so that decoding does
-// not allocate a copy of it).
+// actorType returns the ActorTypes entry equal to s, so that decoded events
+// share one copy of each actor type.
 func actorType(s string) (string, bool) {
 	for _, t := range ActorTypes {
 		if s == t {
@@ -147,7 +185,11 @@ func (c *checker) add(field, code, format string, args ...any) {
 }
 
 func (c *checker) scanErr(field string, err *scanError) {
-	c.add(field, err.code, "malformed JSON: %s", err.msg)
+	if err.code == "json" {
+		c.add(field, err.code, "malformed JSON: %s", err.msg)
+		return
+	}
+	c.add(field, err.code, "%s", err.msg)
 }
 
 // str decodes the raw value v of a string field. present is false for an
@@ -219,7 +261,7 @@ func (c *checker) checkTypeName(field, s string) bool {
 		c.add(field, "required", "is required")
 	case len(s) > MaxTypeBytes:
 		c.add(field, "too_long", "must be at most %d bytes, got %d", MaxTypeBytes, len(s))
-	case !EventTypePattern.MatchString(s):
+	case !isTypeName(s):
 		c.add(field, "pattern", "must match %s (e.g. create-secret, USER_LOGIN, api_key.create)", EventTypePattern)
 	default:
 		return true
@@ -230,19 +272,27 @@ func (c *checker) checkTypeName(field, s string) bool {
 // parseID validates an event id: a UUID of any version in the canonical
 // 36-character hyphenated form, any case. It returns the lowercase form.
 func (c *checker) parseID(s string) (string, bool) {
-	u, err := uuid.Parse(s)
-	if len(s) != 36 || err != nil {
+	if len(s) != 36 {
 		c.add("id", "uuid", "must be a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
 		return "", false
 	}
-	return u.String(), true
+	if _, err := uuid.Parse(s); err != nil {
+		c.add("id", "uuid", "must be a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+		return "", false
+	}
+	if strings.ContainsAny(s, "ABCDEF") {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }
 
 // parseTimestamp validates an RFC 3339 timestamp within the window around
-// now allowed by lim and returns it in UTC.
+// now allowed by lim and returns it in UTC. Beyond time.Parse it rejects a
+// decimal comma and offsets of 24 hours or more; 'T' and 'Z' must be
+// uppercase; digits past nanoseconds are dropped.
 func (c *checker) parseTimestamp(s string, lim Limits, now time.Time) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	if _, off := t.Zone(); err != nil || off <= -24*3600 || off >= 24*3600 || strings.IndexByte(s, ',') >= 0 {
 		c.add("timestamp", "timestamp_format", "must be an RFC 3339 timestamp, e.g. 2024-05-01T12:30:00.123Z")
 		return time.Time{}, false
 	}
@@ -265,7 +315,11 @@ func (c *checker) parseIP(s string) (string, bool) {
 		c.add("ipAddress", "ip_address", "must be an IPv4 or IPv6 address without zone")
 		return "", false
 	}
-	return a.Unmap().String(), true
+	var buf [64]byte
+	if b := a.Unmap().AppendTo(buf[:0]); string(b) != s {
+		return string(b), true
+	}
+	return s, true
 }
 
 // checkEmail applies the email rule: at most MaxEmailBytes, exactly one '@'
