@@ -24,6 +24,8 @@ type config struct {
 	ClickHouse  chconn.Config // Addr empty = embedded engine
 	EngineCache string
 	EnginePorts [2]int // native, HTTP; 0 = pick a free port
+	AdminToken  string // "" = generate one at start
+	KeyRefresh  time.Duration
 	Plans       schema.Plans
 	LogLevel    slog.Level
 	LogFormat   string
@@ -45,6 +47,8 @@ var options = []option{
 	{"engine-http-port", "AUDITSTORE_ENGINE_HTTP_PORT", "0", "HTTP port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
 	{"engine-cache", "AUDITSTORE_ENGINE_CACHE", "", "where the embedded engine is cached (default: the user cache dir, ~/.cache/auditstore/engine)"},
 	{"plans", "AUDITSTORE_PLANS", schema.DefaultPlans().String(), "plans and their retention, name=N{s,m,h,d,y},..."},
+	{"admin-token", "AUDITSTORE_ADMIN_TOKEN", "", "operator token for /v1/orgs (at least 16 characters); empty generates one and prints it once at start"},
+	{"key-refresh", "AUDITSTORE_KEY_REFRESH", "2s", "how often API keys and orgs are re-read; a revoked key is refused by every instance within about this delay"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
 }
@@ -87,6 +91,13 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return config{}, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
+	}
+	c.AdminToken = *vals["admin-token"]
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return config{}, fmt.Errorf("-admin-token: must be at least 16 characters")
+	}
+	if c.KeyRefresh, err = time.ParseDuration(*vals["key-refresh"]); err != nil || c.KeyRefresh < 100*time.Millisecond {
+		return config{}, fmt.Errorf("-key-refresh: want a duration of at least 100ms, e.g. 2s")
 	}
 	if err := c.ClickHouse.ValidateNames(); err != nil {
 		return config{}, err

@@ -10,9 +10,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/tenant"
 )
 
-func newRouter(log *slog.Logger, h *health) http.Handler {
+func newRouter(log *slog.Logger, h *health, tenants *tenant.Service) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -21,6 +22,9 @@ func newRouter(log *slog.Logger, h *health) http.Handler {
 	r.Use(gin.Recovery(), httpx.Errors(log))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
+
+	api := r.Group("", tenants.Middleware())
+	tenants.Routes(api)
 	return r
 }
 

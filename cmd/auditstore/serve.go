@@ -16,6 +16,7 @@ import (
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/tenant"
 )
 
 // backend is a connected, migrated ClickHouse, and the embedded engine
@@ -91,8 +92,29 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	}
 	defer b.close(log)
 
+	adminToken := cfg.AdminToken
+	if adminToken == "" {
+		adminToken = tenant.NewAdminToken()
+		// Shown once, on the terminal, never through the structured log.
+		fmt.Fprintf(progressOut, "\nauditstore: generated admin token (shown only now; set -admin-token or AUDITSTORE_ADMIN_TOKEN to keep one):\n  %s\n\n", adminToken)
+	}
+	tcfg := tenant.DefaultConfig()
+	tcfg.AdminToken, tcfg.Plans, tcfg.RefreshInterval = adminToken, cfg.Plans, cfg.KeyRefresh
+	rec := &tenant.DirectRecorder{Conn: b.conn}
+	tenants, err := tenant.New(b.conn, rec, tcfg, log)
+	if err != nil {
+		return err
+	}
+	rec.Plans = tenants
+	if err := tenants.Refresh(ctx); err != nil {
+		return fmt.Errorf("load orgs and keys: %w", err)
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go tenants.Run(bg)
+
 	srv := &http.Server{
-		Handler:           newRouter(log, newHealth(b)),
+		Handler:           newRouter(log, newHealth(b), tenants),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

@@ -1,0 +1,238 @@
+package tenant
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// maxTokenBytes bounds the Authorization header we look at.
+const maxTokenBytes = 512
+
+// Middleware returns the middleware that resolves the request's bearer
+// token once and puts the principal in the request context
+// (schema.PrincipalFrom). Failures answer 401 in the error shape.
+func (s *Service) Middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, err := bearer(c.GetHeader("Authorization"))
+		if err == nil {
+			var p schema.Principal
+			if p, err = s.Authenticate(c.Request.Context(), token); err == nil {
+				c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
+				c.Next()
+				return
+			}
+		}
+		if schema.KindOf(err) == schema.KindUnauthenticated {
+			c.Header("WWW-Authenticate", `Bearer realm="auditstore"`)
+		}
+		_ = c.Error(err)
+		c.Abort()
+	}
+}
+
+func bearer(h string) (string, error) {
+	if h == "" {
+		return "", errNoCredential
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", errMalformed
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || len(token) > maxTokenBytes {
+		return "", errMalformed
+	}
+	return token, nil
+}
+
+// Require returns the middleware that refuses, with 403, a principal
+// without perm. It must follow Middleware.
+func Require(perm schema.Permission) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := schema.PrincipalFrom(c.Request.Context())
+		if !ok {
+			_ = c.Error(errNoCredential)
+			c.Abort()
+			return
+		}
+		if !p.Can(perm) {
+			_ = c.Error(forbidden(p, perm))
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}
+
+func forbidden(p schema.Principal, perm schema.Permission) error {
+	who := "the admin token (which manages orgs; use an org API key)"
+	if !p.Operator {
+		who = fmt.Sprintf("a key with role %q", p.Role)
+	}
+	return &schema.Error{Kind: schema.KindForbidden, Code: "forbidden",
+		Message: fmt.Sprintf("%s may not do this (needs %s)", who, perm)}
+}
+
+// attribution describes the caller of c for audit events.
+func attribution(c *gin.Context) Attribution {
+	p, _ := schema.PrincipalFrom(c.Request.Context())
+	return Attribution{Attribution: schema.Attribution{Principal: p, IPAddress: c.ClientIP(), UserAgent: c.Request.UserAgent()}}
+}
+
+// Routes registers the org and key endpoints on r, which must already run
+// Middleware.
+func (s *Service) Routes(r gin.IRouter) {
+	r.POST("/v1/orgs", Require(schema.PermOperate), s.handleCreateOrg)
+	r.GET("/v1/orgs/:org", s.handleGetOrg)
+	r.PATCH("/v1/orgs/:org", Require(schema.PermOperate), s.handleUpdateOrg)
+	r.POST("/v1/orgs/:org/keys", s.handleCreateKey)
+	r.GET("/v1/orgs/:org/keys", s.handleListKeys)
+	r.DELETE("/v1/orgs/:org/keys/:key", s.handleRevokeKey)
+}
+
+// maxBody bounds the JSON bodies of these endpoints.
+const maxBody = 64 << 10
+
+// bindJSON decodes a small JSON object strictly: unknown fields are errors.
+func bindJSON(c *gin.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return schema.Invalid("invalid_body", "request body must be a JSON object with the documented fields: "+jsonProblem(err))
+	}
+	if dec.More() {
+		return schema.Invalid("invalid_body", "request body must hold one JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == io.EOF:
+		return "empty body"
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	default:
+		return "malformed JSON"
+	}
+}
+
+// canManage refuses (403) a principal that may not manage org's keys.
+func canManage(c *gin.Context, org string) bool {
+	p, _ := schema.PrincipalFrom(c.Request.Context())
+	if p.CanManage(org) {
+		return true
+	}
+	_ = c.Error(&schema.Error{Kind: schema.KindForbidden, Code: "forbidden",
+		Message: "only the operator or an admin key of this org may manage its keys"})
+	return false
+}
+
+func (s *Service) handleCreateOrg(c *gin.Context) {
+	var req struct {
+		ID   string `json:"id"`
+		Plan string `json:"plan"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	o, err := s.CreateOrg(c.Request.Context(), attribution(c), req.ID, req.Plan)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusCreated, o)
+}
+
+func (s *Service) handleGetOrg(c *gin.Context) {
+	org := c.Param("org")
+	if !canManage(c, org) {
+		return
+	}
+	o, err := s.Org(c.Request.Context(), org)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (s *Service) handleUpdateOrg(c *gin.Context) {
+	var req struct {
+		Plan string `json:"plan"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	o, err := s.SetPlan(c.Request.Context(), attribution(c), c.Param("org"), req.Plan)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (s *Service) handleCreateKey(c *gin.Context) {
+	org := c.Param("org")
+	if !canManage(c, org) {
+		return
+	}
+	var req struct {
+		Role string `json:"role"`
+		Name string `json:"name"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	k, token, err := s.CreateKey(c.Request.Context(), attribution(c), org, req.Role, req.Name)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusCreated, struct {
+		schema.APIKey
+		Key string `json:"key"`
+	}{k, token})
+}
+
+func (s *Service) handleListKeys(c *gin.Context) {
+	org := c.Param("org")
+	if !canManage(c, org) {
+		return
+	}
+	keys, err := s.Keys(c.Request.Context(), org)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": keys})
+}
+
+func (s *Service) handleRevokeKey(c *gin.Context) {
+	org := c.Param("org")
+	if !canManage(c, org) {
+		return
+	}
+	if err := s.RevokeKey(c.Request.Context(), attribution(c), org, c.Param("key")); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

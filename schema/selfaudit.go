@@ -1,0 +1,51 @@
+package schema
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+)
+
+// Attribution is who performed an operation on the store itself, and from
+// where: the store records its own audit trail (key changes, queries,
+// exports) as events of the org concerned, as the products it replaces do.
+type Attribution struct {
+	Principal Principal
+	IPAddress string
+	UserAgent string
+}
+
+// maxSelfAuditUserAgent bounds the user agent copied into a self-audit event.
+const maxSelfAuditUserAgent = 512
+
+// Event builds the audit event of an operation of type typ on res, with
+// metadata md (nil for none), timestamped now. An API key appears as actor
+// type "apiKey" with its key id; the operator as actor type "platform".
+func (a Attribution) Event(typ string, res *Resource, md map[string]any, now time.Time) Event {
+	e := Event{
+		ID:            NewEventID(),
+		Timestamp:     now.UTC(),
+		Event:         EventInfo{Type: typ},
+		Resource:      res,
+		UserAgentType: "api",
+	}
+	if md != nil {
+		e.Event.Metadata, _ = json.Marshal(md) // maps of plain values always marshal
+	}
+	p := a.Principal
+	if p.Operator {
+		e.Actor = Actor{Type: "platform", Metadata: json.RawMessage(`{"name":"operator"}`)}
+	} else {
+		e.Actor.Type = "apiKey"
+		e.Actor.Metadata, _ = json.Marshal(map[string]string{"keyId": p.KeyID, "role": string(p.Role)})
+		e.OrgID = p.OrgID
+	}
+	if addr, err := netip.ParseAddr(a.IPAddress); err == nil {
+		e.IPAddress = addr.Unmap().WithZone("").String()
+	}
+	e.UserAgent = a.UserAgent
+	if len(e.UserAgent) > maxSelfAuditUserAgent {
+		e.UserAgent = e.UserAgent[:maxSelfAuditUserAgent]
+	}
+	return e
+}
