@@ -20,6 +20,7 @@ const (
 	KindConflict                        // 409 Conflict
 	KindTooLarge                        // 413 Content Too Large
 	KindUnavailable                     // 503 Service Unavailable
+	KindUnsupported                     // 415 Unsupported Media Type
 )
 
 // HTTPStatus returns the HTTP status code for k, or 500 for an unknown Kind.
@@ -39,6 +40,8 @@ func (k Kind) HTTPStatus() int {
 		return http.StatusRequestEntityTooLarge
 	case KindUnavailable:
 		return http.StatusServiceUnavailable
+	case KindUnsupported:
+		return http.StatusUnsupportedMediaType
 	default:
 		return http.StatusInternalServerError
 	}
@@ -61,6 +64,8 @@ func (k Kind) String() string {
 		return "too_large"
 	case KindUnavailable:
 		return "unavailable"
+	case KindUnsupported:
+		return "unsupported"
 	default:
 		return fmt.Sprintf("kind(%d)", int(k))
 	}
@@ -140,6 +145,8 @@ type FieldError struct {
 	// Index is the position of the event in the request (0-based), or -1
 	// when not applicable.
 	Index int `json:"index"`
+	// Line is the 1-based line of the event in an NDJSON body, 0 otherwise.
+	Line int `json:"line,omitempty"`
 	// Field is the JSON path in the wire format, e.g. "actor.metadata.email"
 	// or "event.metadata"; "" means the event as a whole.
 	Field string `json:"field"`
@@ -155,7 +162,9 @@ type FieldError struct {
 // Error returns e.g. `event 3: field "actor.type": enum: ...`.
 func (f FieldError) Error() string {
 	s := ""
-	if f.Index >= 0 {
+	if f.Line > 0 {
+		s = fmt.Sprintf("line %d: ", f.Line)
+	} else if f.Index >= 0 {
 		s = fmt.Sprintf("event %d: ", f.Index)
 	}
 	if f.Field != "" {

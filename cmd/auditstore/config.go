@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/schema"
@@ -25,6 +26,7 @@ type config struct {
 	EngineCache string
 	EnginePorts [2]int // native, HTTP; 0 = pick a free port
 	AdminToken  string // "" = generate one at start
+	Ingest      ingest.Config
 	KeyRefresh  time.Duration
 	Plans       schema.Plans
 	LogLevel    slog.Level
@@ -49,6 +51,12 @@ var options = []option{
 	{"plans", "AUDITSTORE_PLANS", schema.DefaultPlans().String(), "plans and their retention, name=N{s,m,h,d,y},..."},
 	{"admin-token", "AUDITSTORE_ADMIN_TOKEN", "", "operator token for /v1/orgs (at least 16 characters); empty generates one and prints it once at start"},
 	{"key-refresh", "AUDITSTORE_KEY_REFRESH", "2s", "how often API keys and orgs are re-read; a revoked key is refused by every instance within about this delay"},
+	{"wal-max-bytes", "AUDITSTORE_WAL_MAX_BYTES", "1073741824", "bound of the write-ahead log on disk; beyond it ingest answers 503 with Retry-After"},
+	{"max-body-bytes", "AUDITSTORE_MAX_BODY_BYTES", "10485760", "largest ingest request body after decompression (413 beyond)"},
+	{"max-events", "AUDITSTORE_MAX_EVENTS", "10000", "most events in one ingest request (413 beyond)"},
+	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
+	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
+	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
 }
@@ -98,6 +106,31 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if c.KeyRefresh, err = time.ParseDuration(*vals["key-refresh"]); err != nil || c.KeyRefresh < 100*time.Millisecond {
 		return config{}, fmt.Errorf("-key-refresh: want a duration of at least 100ms, e.g. 2s")
+	}
+	c.Ingest = ingest.DefaultConfig()
+	ints := []struct {
+		flag string
+		dst  *int64
+	}{{"wal-max-bytes", &c.Ingest.WAL.MaxBytes}, {"max-body-bytes", &c.Ingest.MaxBodyBytes}}
+	for _, f := range ints {
+		if *f.dst, err = strconv.ParseInt(*vals[f.flag], 10, 64); err != nil || *f.dst <= 0 {
+			return config{}, fmt.Errorf("-%s: want a positive number of bytes, got %q", f.flag, *vals[f.flag])
+		}
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *int
+	}{{"max-events", &c.Ingest.MaxEvents}, {"max-event-bytes", &c.Ingest.MaxEventBytes}, {"batch-size", &c.Ingest.BatchSize}} {
+		if *f.dst, err = strconv.Atoi(*vals[f.flag]); err != nil || *f.dst <= 0 {
+			return config{}, fmt.Errorf("-%s: want a positive whole number, got %q", f.flag, *vals[f.flag])
+		}
+	}
+	if c.Ingest.FlushInterval, err = time.ParseDuration(*vals["flush-interval"]); err != nil || c.Ingest.FlushInterval <= 0 {
+		return config{}, fmt.Errorf("-flush-interval: want a positive duration, e.g. 200ms")
+	}
+	c.Ingest.WAL.SegmentBytes = min(c.Ingest.WAL.SegmentBytes, c.Ingest.WAL.MaxBytes/8)
+	if c.Ingest.WAL.SegmentBytes < 4096 {
+		return config{}, fmt.Errorf("-wal-max-bytes: want at least 32768")
 	}
 	if err := c.ClickHouse.ValidateNames(); err != nil {
 		return config{}, err

@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
 )
 
-func newRouter(log *slog.Logger, h *health, tenants *tenant.Service) http.Handler {
+func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, tenants *tenant.Service, pipe *ingest.Pipeline) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -22,18 +26,21 @@ func newRouter(log *slog.Logger, h *health, tenants *tenant.Service) http.Handle
 	r.Use(gin.Recovery(), httpx.Errors(log))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
 	api := r.Group("", tenants.Middleware())
 	tenants.Routes(api)
+	pipe.Routes(api, tenant.Require)
 	return r
 }
 
 // health answers the liveness and readiness probes.
 type health struct {
-	b *backend
+	b    *backend
+	pipe *ingest.Pipeline
 }
 
-func newHealth(b *backend) *health { return &health{b: b} }
+func newHealth(b *backend, pipe *ingest.Pipeline) *health { return &health{b: b, pipe: pipe} }
 
 // live answers 200 while the process runs.
 func (h *health) live(c *gin.Context) {
@@ -51,8 +58,9 @@ func (h *health) ready(c *gin.Context) {
 			reasons = append(reasons, err.Error())
 		}
 	}
+	reasons = append(reasons, h.pipe.Health()...)
 	var ver string
-	if len(reasons) == 0 {
+	if h.b.engine == nil || h.b.engine.Err() == nil {
 		if err := h.b.conn.QueryRow(ctx, "SELECT version()").Scan(&ver); err != nil {
 			reasons = append(reasons, fmt.Sprintf("clickhouse does not answer: %v", err))
 		}

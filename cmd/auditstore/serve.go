@@ -12,11 +12,16 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/schema"
 )
 
 // backend is a connected, migrated ClickHouse, and the embedded engine
@@ -98,23 +103,37 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		// Shown once, on the terminal, never through the structured log.
 		fmt.Fprintf(progressOut, "\nauditstore: generated admin token (shown only now; set -admin-token or AUDITSTORE_ADMIN_TOKEN to keep one):\n  %s\n\n", adminToken)
 	}
+	// The tenant service records key changes through the ingest pipeline,
+	// which needs the tenant service for plans: tie the knot with rec.
+	rec := &pipelineRecorder{}
 	tcfg := tenant.DefaultConfig()
 	tcfg.AdminToken, tcfg.Plans, tcfg.RefreshInterval = adminToken, cfg.Plans, cfg.KeyRefresh
-	rec := &tenant.DirectRecorder{Conn: b.conn}
 	tenants, err := tenant.New(b.conn, rec, tcfg, log)
 	if err != nil {
 		return err
 	}
-	rec.Plans = tenants
 	if err := tenants.Refresh(ctx); err != nil {
 		return fmt.Errorf("load orgs and keys: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	icfg := cfg.Ingest
+	icfg.WAL.Dir, icfg.WAL.Logger = filepath.Join(cfg.DataDir, "wal"), log
+	pipe, err := ingest.Open(b.conn, tenants, icfg, log, reg)
+	if err != nil {
+		return fmt.Errorf("open ingest pipeline: %w", err)
+	}
+	rec.p = pipe
+
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go tenants.Run(bg)
+	pipeDone := make(chan struct{})
+	go func() { pipe.Run(bg); close(pipeDone) }()
 
+	h := newHealth(b, pipe)
 	srv := &http.Server{
-		Handler:           newRouter(log, newHealth(b), tenants),
+		Handler:           newRouter(log, h, reg, tenants, pipe),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -122,9 +141,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("auditstore serving", "listen", "http://"+ln.Addr().String(), "version", version)
 
+	var serveErr error
 	select {
 	case err := <-served:
-		return fmt.Errorf("http server: %w", err)
+		serveErr = fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
@@ -133,5 +153,25 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("http shutdown", "error", err)
 	}
-	return nil
+	// Move what is durable into ClickHouse while it answers; what does not
+	// make it stays in the write-ahead log for the next start.
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := pipe.Flush(fctx); err != nil {
+		log.Warn("events left in the write-ahead log for the next start", "reason", err)
+	}
+	fcancel()
+	stopBG()
+	<-pipeDone
+	if err := pipe.Close(); err != nil {
+		log.Error("close write-ahead log", "error", err)
+	}
+	return serveErr
+}
+
+// pipelineRecorder records the store's own audit events through the
+// ingest pipeline once it exists.
+type pipelineRecorder struct{ p *ingest.Pipeline }
+
+func (r *pipelineRecorder) Record(ctx context.Context, org string, e schema.Event) error {
+	return r.p.Record(ctx, org, e)
 }

@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// Conn is what the ingest path needs of a ClickHouse connection.
+type Conn interface {
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+}
+
+var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ")"
+
+// columns is a batch of rows in columnar form, in schema.InsertColumns
+// order, for one INSERT over the native protocol.
+type columns struct {
+	org        []string
+	ts         []time.Time
+	id         []uuid.UUID
+	str        [17][]string // event_type ... trace_id, as in schema.InsertColumns
+	received   []time.Time
+	expires    []time.Time
+	totalBytes int
+}
+
+func (c *columns) len() int { return len(c.id) }
+
+func (c *columns) add(r *schema.Row) {
+	c.org = append(c.org, r.OrgID)
+	c.ts = append(c.ts, r.Timestamp)
+	c.id = append(c.id, r.ID)
+	for i, s := range [...]string{r.EventType, r.EventMetadata, r.ActorType, r.ActorID, r.ActorEmail,
+		r.ActorUsername, r.ActorName, r.ActorMetadata, r.ProjectID, r.ProjectName, r.ResourceType,
+		r.ResourceID, r.ResourceName, r.IPAddress, r.UserAgent, r.UserAgentType, r.TraceID} {
+		c.str[i] = append(c.str[i], s)
+		c.totalBytes += len(s)
+	}
+	c.received = append(c.received, r.ReceivedAt)
+	c.expires = append(c.expires, r.ExpiresAt)
+}
+
+func (c *columns) reset() {
+	c.org, c.ts, c.id = c.org[:0], c.ts[:0], c.id[:0]
+	for i := range c.str {
+		c.str[i] = c.str[i][:0]
+	}
+	c.received, c.expires = c.received[:0], c.expires[:0]
+	c.totalBytes = 0
+}
+
+// insert writes the batch in one INSERT. The deduplication token makes a
+// retry of the same batch (after an ambiguous failure) a no-op in ClickHouse.
+func insert(ctx context.Context, conn Conn, c *columns, token string) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_deduplicate":         1,
+		"insert_deduplication_token": token,
+	}))
+	b, err := conn.PrepareBatch(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	cols := make([]any, 0, len(schema.InsertColumns))
+	cols = append(cols, c.org, c.ts, c.id)
+	for i := range c.str {
+		cols = append(cols, c.str[i])
+	}
+	cols = append(cols, c.received, c.expires)
+	for i, v := range cols {
+		if err := b.Column(i).Append(v); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append column %s: %w", schema.InsertColumns[i], err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d events: %w", c.len(), err)
+	}
+	return nil
+}
