@@ -89,13 +89,14 @@ type server struct {
 
 // startServer runs `auditstore serve` on the embedded engine in dataDir and
 // waits for /readyz.
-func startServer(tb testing.TB, dataDir string) *server {
+func startServer(tb testing.TB, dataDir string, extra ...string) *server {
 	tb.Helper()
 	s := &server{out: &syncBuffer{}, dataDir: dataDir, tcpPort: freePort(tb), httpPort: freePort(tb), exited: make(chan struct{})}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
 	s.base = "http://" + listen
 	s.cmd = exec.Command(mustBinary(tb), "serve", "-listen", listen, "-data", dataDir,
 		"-engine-tcp-port", strconv.Itoa(s.tcpPort), "-engine-http-port", strconv.Itoa(s.httpPort))
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	s.cmd.Env = os.Environ()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
