@@ -79,6 +79,14 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Help: "Events whose id had been accepted recently without a timestamp; the first timestamp was reused so the copy collapses into the original.",
 		}),
 	}
+	// Export the usual series from the start, at zero.
+	for _, reason := range []string{"invalid_events", "invalid_body", "no_events", "body_too_large", "too_many_events",
+		"unsupported_media_type", "unsupported_encoding", "wal_full"} {
+		m.rejected.WithLabelValues(reason)
+	}
+	for _, code := range []string{"202", "400", "413", "415", "503"} {
+		m.requests.WithLabelValues(code)
+	}
 	reg.MustRegister(m.accepted, m.rejected, m.requests, m.latency, m.walBytes, m.walSegments, m.batchSize,
 		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.corruptSkips, m.dedupReplaced)
 	return m
