@@ -85,3 +85,13 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 	}
 	return nil
 }
+
+// InsertRows writes rows to ClickHouse in one columnar INSERT, exactly as
+// the pipeline does (the benchmarks use it as the raw ceiling).
+func InsertRows(ctx context.Context, conn Conn, rows []schema.Row, token string) error {
+	var c columns
+	for i := range rows {
+		c.add(&rows[i])
+	}
+	return insert(ctx, conn, &c, token)
+}

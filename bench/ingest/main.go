@@ -1,0 +1,177 @@
+// Command ingest measures the write path end to end: concurrent clients
+// post realistic events to a real auditstore server (its embedded
+// ClickHouse) over loopback, and the clock stops when every event is
+// durable and visible in ClickHouse. In the same run it measures the raw
+// ceiling: the same events inserted straight into ClickHouse by columnar
+// batch INSERTs, with no HTTP, validation or write-ahead log.
+//
+//	go run ./bench/ingest -events 1000000
+//
+// Run it from the repository root; it builds ./cmd/auditstore itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/auditstore/auditstore/ingest"
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/schema"
+)
+
+func main() {
+	var (
+		events  = flag.Int("events", 1_000_000, "events to send")
+		clients = flag.Int("clients", 8, "concurrent HTTP clients")
+		batch   = flag.Int("batch", 1000, "events per request")
+		orgs    = flag.Int("orgs", 10, "orgs the events are spread over")
+		out     = flag.String("out", "", "also write the Markdown report to this file")
+		seed    = flag.Uint64("seed", 1, "generator seed")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+	ctx := context.Background()
+
+	work, err := os.MkdirTemp("", "auditstore-bench-ingest-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+
+	log.Printf("generating %d events in requests of %d ...", *events, *batch)
+	g := newGenerator(*seed)
+	var bodies [][]byte
+	var bodyBytes int64
+	for n := 0; n < *events; n += *batch {
+		b := g.body(min(*batch, *events-n))
+		bodies = append(bodies, b)
+		bodyBytes += int64(len(b))
+	}
+	log.Printf("%d requests, %.1f MB of JSON (%.0f bytes per event)", len(bodies), float64(bodyBytes)/1e6, float64(bodyBytes)/float64(*events))
+
+	res := measureServer(ctx, work, bodies, *events, *clients, *orgs)
+	ceiling := measureCeiling(ctx, work, bodies)
+
+	report := renderReport(res, ceiling, *events, *clients, *batch, *orgs, bodyBytes)
+	fmt.Print(report)
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// measureCeiling inserts the same events (decoded once, before the clock
+// starts) into a fresh embedded engine with columnar batch INSERTs of
+// 100,000 rows, the pipeline's default batch size.
+func measureCeiling(ctx context.Context, work string, bodies [][]byte) float64 {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cache, err := engine.DefaultCacheDir()
+	if err != nil {
+		log.Fatal(err)
+	}
+	lib, err := engine.Fetch(ctx, cache, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ecfg := engine.DefaultConfig()
+	ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(work, "ceiling"), quiet
+	e, err := engine.Start(ctx, ecfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	ccfg := chconn.DefaultConfig()
+	ccfg.Addr = e.Addr()
+	conn, err := chconn.Open(ctx, ccfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := migrate.Run(ctx, conn, quiet); err != nil {
+		log.Fatal(err)
+	}
+	plan := schema.DefaultPlans()["pro"]
+	now := time.Now()
+	var rows []schema.Row
+	for _, b := range bodies {
+		raws, err := schema.SplitJSONArray(b)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i, raw := range raws {
+			ev, errs := schema.DecodeEvent(raw, i, schema.DefaultLimits(), now)
+			if len(errs) > 0 {
+				log.Fatalf("generated an invalid event: %v", errs[0])
+			}
+			rows = append(rows, schema.NewRow(&ev, fmt.Sprintf("org-%03d", i%10), now, plan))
+		}
+	}
+	log.Printf("raw ceiling: inserting %d rows in columnar batches of 100,000 ...", len(rows))
+	start := time.Now()
+	for i := 0; i < len(rows); i += 100_000 {
+		end := min(i+100_000, len(rows))
+		if err := ingest.InsertRows(ctx, conn, rows[i:end], fmt.Sprintf("ceiling-%d", i)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	return float64(len(rows)) / elapsed.Seconds()
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+func renderReport(r serverResult, ceiling float64, events, clients, batch, orgs int, bodyBytes int64) string {
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	rate := float64(events) / r.visible.Seconds()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Ingest benchmark\n\n")
+	fmt.Fprintf(&b, "Machine: %d cores, %s memory, %s/%s. %d events (%.0f bytes of JSON each) in requests of %d, %d clients, %d orgs.\n\n",
+		runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, events, float64(bodyBytes)/float64(events), batch, clients, orgs)
+	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| sustained ingest, durable and visible in ClickHouse | %.0f events/s (%.1f s) |\n", rate, r.visible.Seconds())
+	fmt.Fprintf(&b, "| all acknowledged (202) after | %.1f s (%.0f events/s) |\n", r.acked.Seconds(), float64(events)/r.acked.Seconds())
+	fmt.Fprintf(&b, "| raw ceiling: columnar INSERT straight into ClickHouse | %.0f events/s |\n", ceiling)
+	fmt.Fprintf(&b, "| ingest / ceiling | %.0f %% |\n", 100*rate/ceiling)
+	fmt.Fprintf(&b, "| acknowledgement latency p50 / p99 (request of %d events) | %s / %s |\n", batch,
+		percentile(r.latencies, 0.50).Round(time.Microsecond*100), percentile(r.latencies, 0.99).Round(time.Microsecond*100))
+	fmt.Fprintf(&b, "| peak RSS, auditstore server | %.0f MB |\n", float64(r.serverPeak)/1e6)
+	fmt.Fprintf(&b, "| peak RSS, embedded ClickHouse | %.0f MB |\n", float64(r.enginePeak)/1e6)
+	fmt.Fprintf(&b, "| non-202 answers | %d |\n", r.failures)
+	return b.String()
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "MemTotal:") {
+			fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
+		}
+	}
+	return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+}
