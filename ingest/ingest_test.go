@@ -219,3 +219,46 @@ func TestResendYieldsOneCopy(t *testing.T) {
 		t.Fatalf("rows after merge=%d, want 20", n)
 	}
 }
+
+func TestIngestSeqFollowsTheLog(t *testing.T) {
+	db := migrated(t)
+	h := newHarness(t, db.Conn, t.TempDir(), nil)
+	for r := 0; r < 5; r++ {
+		var events []map[string]any
+		for i := 0; i < 7; i++ {
+			events = append(events, event(r*7+i, uuid.NewString(), true))
+		}
+		if resp := h.post(t, "acme", mustJSON(t, events), nil); resp.code != 202 {
+			t.Fatal(resp.raw)
+		}
+	}
+	h.flush(t)
+	rows, err := db.Conn.Query(t.Context(), "SELECT ingest_node, ingest_seq FROM events FINAL WHERE org_id = 'acme' ORDER BY ingest_seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var prev uint64
+	n := 0
+	for rows.Next() {
+		var node string
+		var seq uint64
+		if err := rows.Scan(&node, &seq); err != nil {
+			t.Fatal(err)
+		}
+		if node != h.pipe.NodeID() || node == "" {
+			t.Fatalf("ingest_node=%q, want %q", node, h.pipe.NodeID())
+		}
+		if seq <= prev || seq > h.pipe.Confirmed() {
+			t.Fatalf("ingest_seq %d after %d (confirmed %d): want increasing and confirmed", seq, prev, h.pipe.Confirmed())
+		}
+		prev = seq
+		n++
+	}
+	if n != 35 {
+		t.Fatalf("rows=%d, want 35", n)
+	}
+	if first := Seq(1, 0); prev < first {
+		t.Fatalf("last seq %d below the first record's %d", prev, first)
+	}
+}

@@ -56,6 +56,9 @@ type Config struct {
 	// RetryAfter is the Retry-After given with a 503 when the log is full.
 	// Default 5s.
 	RetryAfter time.Duration
+	// NodeID names this server's write-ahead log in the events it inserts
+	// (column ingest_node). Default: read from, or created in, WAL.Dir.
+	NodeID string
 }
 
 // DefaultConfig returns the defaults; WAL.Dir and WAL.Logger remain to be set.
@@ -103,8 +106,9 @@ type Pipeline struct {
 	recent *recentIDs
 	sem    chan struct{}
 
-	pending   atomic.Int64 // events durable but not yet in ClickHouse
-	replayEnd wal.LSN      // records up to here were left by a previous run
+	pending   atomic.Int64  // events durable but not yet in ClickHouse
+	confirmed atomic.Uint64 // every ingest_seq up to this is visible in ClickHouse
+	replayEnd wal.LSN       // records up to here were left by a previous run
 	flushNow  chan struct{}
 	committed chan struct{} // closed and replaced after each commit
 
@@ -123,6 +127,12 @@ func Open(conn Conn, plans PlanSource, cfg Config, log *slog.Logger, reg prometh
 	w, err := wal.Open(cfg.WAL)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.NodeID == "" {
+		if cfg.NodeID, err = nodeID(cfg.WAL.Dir); err != nil {
+			w.Close()
+			return nil, err
+		}
 	}
 	p := &Pipeline{cfg: cfg, conn: conn, plans: plans, log: log, wal: w,
 		recent:   newRecentIDs(cfg.RecentIDs, cfg.RecentWindow),
@@ -178,6 +188,24 @@ func (p *Pipeline) Record(ctx context.Context, org string, e schema.Event) error
 		e.Timestamp = now
 	}
 	return p.Append(ctx, []schema.Row{schema.NewRow(&e, org, now, plan)})
+}
+
+// Seq is the ingest_seq of the i-th row of write-ahead log record lsn.
+// A request holds at most MaxEvents rows, far below 1<<16.
+func Seq(lsn wal.LSN, i int) uint64 { return uint64(lsn)<<16 | uint64(i) }
+
+// NodeID names the rows this pipeline inserts (column ingest_node).
+func (p *Pipeline) NodeID() string { return p.cfg.NodeID }
+
+// Confirmed returns the ingest_seq up to which every row this node
+// inserted is visible in ClickHouse: readers that go "after my cursor, up
+// to Confirmed, in ingest_seq order" see every row once and in order.
+func (p *Pipeline) Confirmed() uint64 {
+	if c := p.confirmed.Load(); c != 0 {
+		return c
+	}
+	// Nothing inserted in this run yet: all that the log committed before.
+	return Seq(p.wal.Committed(), 1<<16-1)
 }
 
 // Health returns why the pipeline cannot take or deliver events, if so.
@@ -258,7 +286,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 				p.log.Error("ingest: undecodable write-ahead log record skipped", "lsn", lsn, "error", err)
 			}
 			for i := range rows {
-				cols.add(&rows[i])
+				cols.add(&rows[i], p.cfg.NodeID, Seq(lsn, i))
 			}
 			if lsn <= p.replayEnd {
 				p.pending.Add(int64(len(rows))) // not counted by Append in this run
@@ -334,6 +362,7 @@ func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last w
 		}
 		backoff = min(backoff*2, p.cfg.RetryMax)
 	}
+	p.confirmed.Store(Seq(last, 1<<16-1))
 	if err := p.wal.Commit(last); err != nil {
 		// The rows are in ClickHouse; a failed checkpoint only means a replay
 		// after a restart, whose identical rows reads fold.

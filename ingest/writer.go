@@ -18,7 +18,9 @@ type Conn interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
-var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ")"
+// insertSQL fills schema.InsertColumns and the two ingest columns: the node
+// and the sequence number (see schema/sql/0005_ingest_seq.sql).
+var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ", ingest_node, ingest_seq)"
 
 // columns is a batch of rows in columnar form, in schema.InsertColumns
 // order, for one INSERT over the native protocol.
@@ -29,12 +31,15 @@ type columns struct {
 	str        [17][]string // event_type ... trace_id, as in schema.InsertColumns
 	received   []time.Time
 	expires    []time.Time
+	node       []string
+	seq        []uint64
 	totalBytes int
 }
 
 func (c *columns) len() int { return len(c.id) }
 
-func (c *columns) add(r *schema.Row) {
+// add appends a row that reached ClickHouse through node with sequence seq.
+func (c *columns) add(r *schema.Row, node string, seq uint64) {
 	c.org = append(c.org, r.OrgID)
 	c.ts = append(c.ts, r.Timestamp)
 	c.id = append(c.id, r.ID)
@@ -46,6 +51,8 @@ func (c *columns) add(r *schema.Row) {
 	}
 	c.received = append(c.received, r.ReceivedAt)
 	c.expires = append(c.expires, r.ExpiresAt)
+	c.node = append(c.node, node)
+	c.seq = append(c.seq, seq)
 }
 
 func (c *columns) reset() {
@@ -54,6 +61,7 @@ func (c *columns) reset() {
 		c.str[i] = c.str[i][:0]
 	}
 	c.received, c.expires = c.received[:0], c.expires[:0]
+	c.node, c.seq = c.node[:0], c.seq[:0]
 	c.totalBytes = 0
 }
 
@@ -73,11 +81,11 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 	for i := range c.str {
 		cols = append(cols, c.str[i])
 	}
-	cols = append(cols, c.received, c.expires)
+	cols = append(cols, c.received, c.expires, c.node, c.seq)
 	for i, v := range cols {
 		if err := b.Column(i).Append(v); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append column %s: %w", schema.InsertColumns[i], err)
+			return fmt.Errorf("append column %d: %w", i, err)
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -91,7 +99,7 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 func InsertRows(ctx context.Context, conn Conn, rows []schema.Row, token string) error {
 	var c columns
 	for i := range rows {
-		c.add(&rows[i])
+		c.add(&rows[i], "", 0)
 	}
 	return insert(ctx, conn, &c, token)
 }
