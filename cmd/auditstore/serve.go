@@ -28,7 +28,7 @@ import (
 // behind it when there is one.
 type backend struct {
 	conn   driver.Conn
-	engine *engine.Engine // nil for an external server
+	engine *engine.Supervisor // nil for an external server
 }
 
 // openBackend starts the embedded engine unless an external server is
@@ -44,7 +44,7 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 		ecfg := engine.DefaultConfig()
 		ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(cfg.DataDir, "clickhouse"), log
 		ecfg.TCPPort, ecfg.HTTPPort = cfg.EnginePorts[0], cfg.EnginePorts[1]
-		if b.engine, err = engine.Start(ctx, ecfg); err != nil {
+		if b.engine, err = engine.StartSupervised(ctx, ecfg); err != nil {
 			return nil, err
 		}
 		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), "default", ""

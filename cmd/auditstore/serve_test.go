@@ -242,7 +242,7 @@ func TestKilledServerTakesEngineDown(t *testing.T) {
 
 var enginePID = regexp.MustCompile(`embedded clickhouse ready.*pid=(\d+)`)
 
-func TestEngineDeathFailsReadiness(t *testing.T) {
+func TestEngineDeathIsReportedThenRestarted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary")
 	}
@@ -266,12 +266,25 @@ func TestEngineDeathFailsReadiness(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("readyz=%d %v 30s after the engine died, want 503 naming the engine", code, body)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	if code, _ := s.get(t, "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz=%d while the process lives, want 200", code)
 	}
 	if !strings.Contains(s.out.String(), "embedded clickhouse died") {
 		t.Fatalf("no log line about the engine's death:\n%s", s.out)
+	}
+	// The supervisor starts it again on the same ports.
+	for {
+		if code, _ := s.get(t, "/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engine not restarted 30s after it died:\n%s", s.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(s.out.String(), "embedded clickhouse restarted") {
+		t.Fatalf("no log line about the restart:\n%s", s.out)
 	}
 }

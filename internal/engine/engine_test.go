@@ -211,3 +211,49 @@ func TestCachedNeedsCompleteMark(t *testing.T) {
 		t.Fatal("not cached with lib and mark")
 	}
 }
+
+func TestSupervisorRestartsOnTheSamePorts(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Lib, cfg.DataDir, cfg.Logger = mustLib(t), t.TempDir(), testLogger(t)
+	s, err := StartSupervised(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	ctx := context.Background()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "CREATE TABLE default.kept (k UInt8) ENGINE = MergeTree ORDER BY k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "INSERT INTO default.kept VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	first := s.PID()
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Err() == nil && s.Restarts() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("death not reported")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for s.Restarts() == 0 || s.Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not restarted within 30s: %v", s.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.PID() == first {
+		t.Fatal("same pid after a restart")
+	}
+	var k uint8
+	if err := conn.QueryRow(ctx, "SELECT k FROM default.kept").Scan(&k); err != nil || k != 7 {
+		t.Fatalf("after restart on %s: k=%d err=%v, want 7", s.Addr(), k, err)
+	}
+}
