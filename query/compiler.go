@@ -1,0 +1,346 @@
+package query
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// Statement is one compiled query: SQL text whose only variable parts are
+// names from schema's allow-list, and the values of its {name:Type}
+// placeholders, which ClickHouse binds on the server. Params hold the
+// values themselves; the store escapes them for the wire.
+type Statement struct {
+	SQL    string
+	Params map[string]string
+}
+
+// from is the source of every read: FINAL folds the identical copies of a
+// re-sent event that ReplacingMergeTree keeps until its next merge. It is
+// cheap here because the store's settings (see readSettings) let ClickHouse
+// finalize each partition on its own and prefilter before merging.
+const from = "FROM " + schema.EventsTable + " FINAL"
+
+// builder collects placeholders under deterministic names, so that the
+// same request always compiles to the same text (golden files pin it).
+type builder struct {
+	params map[string]string
+	seq    map[string]int
+}
+
+func newBuilder() *builder {
+	return &builder{params: map[string]string{}, seq: map[string]int{}}
+}
+
+// param adds a value under a fresh name starting with prefix and returns
+// its placeholder.
+func (b *builder) param(prefix, typ, value string) string {
+	name := prefix + strconv.Itoa(b.seq[prefix])
+	b.seq[prefix]++
+	return b.named(name, typ, value)
+}
+
+// named adds a value under a fixed name and returns its placeholder.
+func (b *builder) named(name, typ, value string) string {
+	b.params[name] = value
+	return "{" + name + ":" + typ + "}"
+}
+
+// in renders "expr = p" for one value and "expr IN (p, ...)" for several.
+func (b *builder) in(expr, prefix, typ string, values []string) string {
+	ps := make([]string, len(values))
+	for i, v := range values {
+		ps[i] = b.param(prefix, typ, v)
+	}
+	if len(ps) == 1 {
+		return expr + " = " + ps[0]
+	}
+	return expr + " IN (" + strings.Join(ps, ", ") + ")"
+}
+
+const (
+	typeString = "String"
+	typeTime   = "DateTime64(3, 'UTC')"
+)
+
+// formatTime renders a time as a DateTime64(3, 'UTC') parameter value.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+// where returns the conditions every read of org's events under f has:
+// the org, not expired, then f's conditions in a fixed order.
+func where(b *builder, org string, f schema.Filter) []string {
+	conds := []string{
+		schema.ColOrgID + " = " + b.named("org", typeString, org),
+		schema.NotExpired,
+	}
+	if !f.From.IsZero() {
+		conds = append(conds, schema.ColTimestamp+" >= "+b.named("from", typeTime, formatTime(f.From)))
+	}
+	if !f.To.IsZero() {
+		conds = append(conds, schema.ColTimestamp+" < "+b.named("to", typeTime, formatTime(f.To)))
+	}
+	for _, field := range schema.MatchFields {
+		vs := f.Match[field]
+		col, ok := field.Column()
+		if len(vs) == 0 || !ok {
+			continue
+		}
+		if field == schema.FieldActorEmail {
+			// The skip index is on lower(actor_email): this condition lets
+			// ClickHouse use it; the exact one below keeps the meaning.
+			conds = append(conds, b.in("lower("+col+")", "emailLower", typeString, asciiLowerAll(vs)))
+		}
+		conds = append(conds, b.in(col, string(field), typeString, vs))
+	}
+	conds = append(conds, emailSearch(b, f)...)
+	if c := ipMatch(b, f); c != "" {
+		conds = append(conds, c)
+	}
+	for i, m := range f.Metadata {
+		conds = append(conds, metadataMatch(b, i, m))
+	}
+	return conds
+}
+
+// emailSearch returns the conditions of the search-box forms: a prefix or
+// a substring of the ASCII-lowercased email (values come lowercased).
+func emailSearch(b *builder, f schema.Filter) []string {
+	col, _ := schema.FieldActorEmail.Column()
+	var conds, or []string
+	for _, p := range f.EmailPrefixes {
+		or = append(or, "startsWith(lower("+col+"), "+b.param("emailPrefix", typeString, p)+")")
+	}
+	if c := orGroup(or); c != "" {
+		conds = append(conds, c)
+	}
+	or = nil
+	for _, s := range f.EmailContains {
+		or = append(or, "position(lower("+col+"), "+b.param("emailContains", typeString, s)+") > 0")
+	}
+	if c := orGroup(or); c != "" {
+		conds = append(conds, c)
+	}
+	return conds
+}
+
+// ipMatch matches exact addresses by their normal text (the stored form),
+// and ranges by numeric bounds within the same address family.
+func ipMatch(b *builder, f schema.Filter) string {
+	col, _ := schema.FieldIPAddress.Column()
+	var or []string
+	if len(f.IPs) > 0 {
+		vs := make([]string, len(f.IPs))
+		for i, a := range f.IPs {
+			vs[i] = a.String()
+		}
+		or = append(or, b.in(col, "ip", typeString, vs))
+	}
+	for _, p := range f.IPRanges {
+		lo, hi := prefixBounds(p)
+		if p.Addr().Is4() {
+			or = append(or, fmt.Sprintf("(isIPv4String(%s) AND toIPv4OrZero(%s) BETWEEN %s AND %s)", col, col,
+				b.param("ipLo", "IPv4", lo.String()), b.param("ipHi", "IPv4", hi.String())))
+		} else {
+			or = append(or, fmt.Sprintf("(isIPv6String(%s) AND toIPv6OrZero(%s) BETWEEN %s AND %s)", col, col,
+				b.param("ipLo", "IPv6", lo.String()), b.param("ipHi", "IPv6", hi.String())))
+		}
+	}
+	return orGroup(or)
+}
+
+// prefixBounds returns the first and last address of a masked prefix.
+func prefixBounds(p netip.Prefix) (lo, hi netip.Addr) {
+	lo = p.Masked().Addr()
+	b := lo.AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	hi, _ = netip.AddrFromSlice(b)
+	return lo, hi
+}
+
+// jsonNumber is the grammar of a JSON number (RFC 8259).
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// metadataMatch compiles one metadata condition. The path elements are
+// parameters too; JSONType keeps each kind of value to its own comparison.
+func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
+	prefix := "md" + strconv.Itoa(i) + "_"
+	args := schema.ColEventMetadata
+	for j, k := range m.Path {
+		args += ", " + b.named(prefix+"k"+strconv.Itoa(j), typeString, k)
+	}
+	var nums, bools []string
+	for _, v := range m.Values {
+		if jsonNumber.MatchString(v) {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				nums = append(nums, strconv.FormatFloat(f, 'g', -1, 64))
+			}
+		}
+		if v == "true" || v == "false" {
+			bools = append(bools, v)
+		}
+	}
+	or := []string{"(JSONType(" + args + ") = 'String' AND " +
+		b.in("JSONExtractString("+args+")", prefix+"s", typeString, m.Values) + ")"}
+	if len(nums) > 0 {
+		or = append(or, "(JSONType("+args+") IN ('Int64', 'UInt64', 'Double') AND "+
+			b.in("JSONExtractFloat("+args+")", prefix+"n", "Float64", nums)+")")
+	}
+	if len(bools) > 0 {
+		or = append(or, "(JSONType("+args+") = 'Bool' AND "+
+			b.in("JSONExtractBool("+args+")", prefix+"b", "Bool", bools)+")")
+	}
+	return orGroup(or)
+}
+
+func orGroup(or []string) string {
+	switch len(or) {
+	case 0:
+		return ""
+	case 1:
+		return or[0]
+	default:
+		return "(" + strings.Join(or, " OR ") + ")"
+	}
+}
+
+func asciiLowerAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = asciiLower(v)
+	}
+	return out
+}
+
+// asciiLower lowercases the ASCII letters of s and leaves every other byte
+// as it is: the case folding of ClickHouse's lower(), which the email
+// search uses.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func joinWhere(conds []string) string {
+	return "WHERE " + strings.Join(conds, "\n  AND ")
+}
+
+// keyset returns the condition "after pos in the order of keys".
+func keyset(b *builder, keys []schema.SortKey, pos schema.Position) string {
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		switch k.Column {
+		case schema.ColTimestamp:
+			vals[i] = b.named("afterTime", typeTime, formatTime(pos.Timestamp))
+		case schema.ColID:
+			vals[i] = b.named("afterID", "UUID", pos.ID.String())
+		default:
+			vals[i] = b.named("afterValue", typeString, pos.Value)
+		}
+	}
+	// (k1 > v1 OR (k1 = v1 AND (k2 > v2 OR (k2 = v2 AND k3 > v3)))),
+	// with < for descending keys; built from the last key outwards.
+	cond := ""
+	for i := len(keys) - 1; i >= 0; i-- {
+		op := " > "
+		if keys[i].Desc {
+			op = " < "
+		}
+		c := keys[i].Column + op + vals[i]
+		if cond != "" {
+			c = "(" + c + " OR (" + keys[i].Column + " = " + vals[i] + " AND " + cond + "))"
+		}
+		cond = c
+	}
+	if keys[0].Column == schema.ColTimestamp {
+		// The same bound on the order key alone lets ClickHouse skip
+		// whole ranges of the primary index.
+		op := " >= "
+		if keys[0].Desc {
+			op = " <= "
+		}
+		cond = keys[0].Column + op + vals[0] + "\n  AND " + cond
+	}
+	return cond
+}
+
+func orderBy(keys []schema.SortKey) string {
+	terms := make([]string, len(keys))
+	for i, k := range keys {
+		dir := " ASC"
+		if k.Desc {
+			dir = " DESC"
+		}
+		terms[i] = k.Column + dir
+	}
+	return "ORDER BY " + strings.Join(terms, ", ")
+}
+
+// selectEvents is the column list of StoredColumns.
+var selectEvents = "SELECT " + strings.Join(schema.StoredColumns, ", ")
+
+// CompileList compiles one page of org's events under f in order s. In
+// page mode (p.After nil) it selects p.Limit rows at p.Offset(); in keyset
+// mode the p.Limit+1 rows after p.After, the extra row telling whether a
+// next page exists.
+func CompileList(org string, f schema.Filter, s schema.Sort, p schema.Page) Statement {
+	b := newBuilder()
+	conds := where(b, org, f)
+	keys := s.Keys()
+	limit := p.Limit
+	if p.After != nil {
+		conds = append(conds, keyset(b, keys, *p.After))
+		limit++
+	}
+	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(keys) +
+		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
+	if off := p.Offset(); off > 0 {
+		sql += " OFFSET " + b.named("offset", "UInt64", strconv.Itoa(off))
+	}
+	return Statement{SQL: sql, Params: b.params}
+}
+
+// CompileCount compiles the number of org's events under f: the same
+// conditions as CompileList, so that totals and pages agree.
+func CompileCount(org string, f schema.Filter) Statement {
+	b := newBuilder()
+	sql := "SELECT count()\n" + from + "\n" + joinWhere(where(b, org, f))
+	return Statement{SQL: sql, Params: b.params}
+}
+
+// CompileGet compiles the lookup of one event of org by id. Should a client
+// have reused an id with another timestamp, the newest wins.
+func CompileGet(org, id string) Statement {
+	b := newBuilder()
+	conds := where(b, org, schema.Filter{})
+	conds = append(conds, schema.ColID+" = "+b.named("id", "UUID", id))
+	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\nORDER BY timestamp DESC\nLIMIT 1"
+	return Statement{SQL: sql, Params: b.params}
+}
+
+// CompileEventTypes compiles the catalog of event types of org's events
+// under f: each type with its count and last timestamp, most frequent
+// first, at most limit types.
+func CompileEventTypes(org string, f schema.Filter, limit int) Statement {
+	b := newBuilder()
+	col, _ := schema.FieldEventType.Column()
+	sql := "SELECT " + col + ", count() AS events, max(timestamp) AS last_seen\n" + from + "\n" +
+		joinWhere(where(b, org, f)) + "\nGROUP BY " + col + "\nORDER BY events DESC, " + col + " ASC" +
+		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
+	return Statement{SQL: sql, Params: b.params}
+}

@@ -1,0 +1,155 @@
+package query
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// render is the golden form of a statement: the SQL, then its parameters.
+func render(title string, st Statement) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "-- %s\n%s\n\n-- parameters\n", title, st.SQL)
+	names := make([]string, 0, len(st.Params))
+	for k := range st.Params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "-- %s = %q\n", k, st.Params[k])
+	}
+	return b.String()
+}
+
+// mustParse parses a query string as the list and aggregate endpoints do.
+func mustParse(tb testing.TB, raw string) (*parser, schema.Filter) {
+	tb.Helper()
+	p, err := newParser(raw, DefaultConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, p.filter()
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".sql")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./query -run Golden -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n%s", path, got)
+	}
+}
+
+// TestCompileGolden pins the SQL of a representative set of requests.
+func TestCompileGolden(t *testing.T) {
+	after := &schema.Position{Value: "u-7", Timestamp: time.Date(2026, 5, 1, 12, 0, 0, 123e6, time.UTC),
+		ID: uuid.MustParse("0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")}
+	lists := []struct {
+		name, query string
+		after       *schema.Position
+	}{
+		{"list_default", "", nil},
+		{"list_org_30_days_page_3", "from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00.0005Z&page=3&limit=100", nil},
+		{"list_two_filters", "eventType=create-secret,delete-secret&actorType=user", nil},
+		{"list_every_filter", "eventType=login&actorType=user&actorType=service&actorId=u-1,u-2&actorEmail=Ada@Example.com" +
+			"&actorEmailPrefix=ADA&actorEmailContains=example&ipAddress=203.0.113.7,10.0.0.0/8,2001:db8::/32,::ffff:192.168.0.0/112" +
+			"&userAgentType=web&projectId=p-1&resourceType=secret&resourceId=s-42&traceId=tr-1" +
+			"&from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z&metadata.environment=prod&metadata.count=3" +
+			"&metadata.flags.enabled=true&sort=eventType", nil},
+		{"list_metadata_nested", "metadata.a.b.c=x&metadata.a.b.c=1e3&metadata.env=staging", nil},
+		{"list_cursor_newest_first", "limit=20", after},
+		{"list_cursor_oldest_first", "order=asc", after},
+		{"list_cursor_by_actor", "sort=actor&order=desc", after},
+	}
+	for _, tt := range lists {
+		t.Run(tt.name, func(t *testing.T) {
+			p, f := mustParse(t, tt.query)
+			s, pg, _ := p.listing()
+			if err := p.err(); err != nil {
+				t.Fatal(err)
+			}
+			pg.After = tt.after
+			checkGolden(t, tt.name, render("GET /v1/events?"+tt.query, CompileList("acme", f, s, pg)))
+		})
+	}
+	t.Run("count_two_filters", func(t *testing.T) {
+		_, f := mustParse(t, "eventType=create-secret&actorId=u-1")
+		checkGolden(t, "count_two_filters", render("total of GET /v1/events?eventType=create-secret&actorId=u-1", CompileCount("acme", f)))
+	})
+	t.Run("get", func(t *testing.T) {
+		checkGolden(t, "get", render("GET /v1/events/{id}", CompileGet("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
+	})
+	t.Run("event_types", func(t *testing.T) {
+		_, f := mustParse(t, "from=2026-04-01T00:00:00Z&projectId=p-1")
+		checkGolden(t, "event_types", render("GET /v1/event-types?from=2026-04-01T00:00:00Z&projectId=p-1", CompileEventTypes("acme", f, 10001)))
+	})
+	aggs := []struct{ name, query string }{
+		{"aggregate_hourly_histogram", "interval=hour&from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z"},
+		{"aggregate_top_actors", "groupBy=actorId&top=10&metrics=count,resources,ips"},
+		{"aggregate_grouped_buckets_top", "groupBy=eventType,actorType&interval=day&top=5&metrics=count,actors&resourceType=secret"},
+		{"aggregate_totals", "metrics=count,actors,resources,ips"},
+	}
+	for _, tt := range aggs {
+		t.Run(tt.name, func(t *testing.T) {
+			p, f := mustParse(t, tt.query)
+			a := p.aggregate()
+			if err := p.err(); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := CompileAggregate("acme", f, a, 10000)
+			checkGolden(t, tt.name, render("GET /v1/aggregates?"+tt.query, st))
+		})
+	}
+}
+
+// TestCompiledTextCarriesNoValues: whatever the filter values, the SQL text
+// holds none of them; only the parameters do.
+func TestCompiledTextCarriesNoValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		marker := fmt.Sprintf("ZQX%dQXZ", i)
+		hostile := []string{marker + "' OR 1=1 --", marker + "\\", marker + " FORMAT JSON", marker + " SETTINGS x=1", marker + ") UNION ALL SELECT"}
+		v := hostile[rng.IntN(len(hostile))]
+		f := schema.Filter{Metadata: []schema.MetadataMatch{{Path: []string{"k" + marker}, Values: []string{v}}}}
+		for _, field := range schema.MatchFields {
+			if rng.IntN(2) == 0 {
+				f.Add(field, v)
+			}
+		}
+		f.EmailPrefixes = []string{strings.ToLower(v)}
+		f.EmailContains = []string{strings.ToLower(v)}
+		f.Normalize()
+		after := &schema.Position{Value: v}
+		sts := []Statement{CompileList("org"+marker, f, schema.Sort{By: schema.SortActor}, schema.Page{Limit: 10, After: after}),
+			CompileCount("org"+marker, f), CompileEventTypes("org"+marker, f, 5)}
+		st, _ := CompileAggregate("org"+marker, f, schema.Aggregate{GroupBy: []schema.Field{schema.FieldActorEmail}, Top: 3,
+			Metrics: []schema.Metric{schema.MetricCount}}, 100)
+		sts = append(sts, st)
+		for _, st := range sts {
+			if strings.Contains(strings.ToLower(st.SQL), strings.ToLower(marker)) {
+				t.Fatalf("value reached the SQL text:\n%s", st.SQL)
+			}
+		}
+	}
+}

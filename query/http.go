@@ -1,0 +1,277 @@
+package query
+
+import (
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/schema"
+)
+
+// Handler serves the query endpoints.
+type Handler struct {
+	store   *store
+	rec     tenant.Recorder
+	cfg     Config
+	cursors cursors
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns the handler of the query endpoints, reading events through
+// conn and recording each query as an audit-log.query event of the org
+// through rec.
+func New(conn Conn, rec tenant.Recorder, cfg Config, log *slog.Logger) (*Handler, error) {
+	if conn == nil || rec == nil || log == nil {
+		return nil, errors.New("query: conn, recorder and logger are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key := cfg.CursorKey
+	if len(key) == 0 {
+		key = make([]byte, MinCursorKeyBytes)
+		_, _ = rand.Read(key) // never fails (crypto/rand)
+		log.Info("query: no cursor key configured; cursors will not survive a restart nor work across instances")
+	}
+	return &Handler{store: &store{conn: conn, timeout: cfg.QueryTimeout}, rec: rec, cfg: cfg,
+		cursors: cursors{key: key}, log: log, now: time.Now}, nil
+}
+
+// Routes registers the query endpoints on r, which must already run the
+// tenant middleware; each needs the events:read permission.
+func (h *Handler) Routes(r gin.IRouter) {
+	g := r.Group("", tenant.Require(schema.PermReadEvents))
+	g.GET("/v1/events", h.listEvents)
+	g.GET("/v1/events/:id", h.getEvent)
+	g.GET("/v1/resources/:type/:id/events", h.resourceEvents)
+	g.GET("/v1/traces/:traceId/events", h.traceEvents)
+	g.GET("/v1/event-types", h.eventTypes)
+	g.GET("/v1/aggregates", h.aggregates)
+}
+
+// request is what every handler starts from: the caller and the parsed
+// query string.
+type request struct {
+	c    *gin.Context
+	who  schema.Principal
+	p    *parser
+	path map[string]string // path parameters, for the audit event
+}
+
+func (h *Handler) begin(c *gin.Context) (*request, bool) {
+	who, _ := schema.PrincipalFrom(c.Request.Context())
+	p, err := newParser(c.Request.URL.RawQuery, h.cfg)
+	if err != nil {
+		_ = c.Error(err)
+		return nil, false
+	}
+	return &request{c: c, who: who, p: p, path: map[string]string{}}, true
+}
+
+// pathValue checks a path parameter like the filter parameter of field.
+func (r *request) pathValue(name string, field schema.Field) string {
+	v := r.c.Param(name)
+	r.path[name] = v
+	if !r.p.matchValue(name, field, v) {
+		return ""
+	}
+	return v
+}
+
+// ready reports the parameter problems, then records the query in the
+// org's audit log: a query that cannot be recorded is not run.
+func (h *Handler) ready(r *request) bool {
+	if err := r.p.err(); err != nil {
+		_ = r.c.Error(err)
+		return false
+	}
+	md := map[string]any{"endpoint": r.c.Request.Method + " " + r.c.FullPath()}
+	if len(r.path) > 0 {
+		md["path"] = r.path
+	}
+	if len(r.p.q) > 0 {
+		md["params"] = auditParams(r.p.q)
+	}
+	a := schema.Attribution{Principal: r.who, IPAddress: r.c.ClientIP(), UserAgent: r.c.Request.UserAgent()}
+	if err := h.rec.Record(r.c.Request.Context(), r.who.OrgID, a.Event("audit-log.query", nil, md, h.now())); err != nil {
+		h.log.Error("query refused: recording it in the audit log failed",
+			"org", r.who.OrgID, "endpoint", md["endpoint"], "error", err)
+		_ = r.c.Error(errAuditUnavailable)
+		return false
+	}
+	return true
+}
+
+var errAuditUnavailable = schema.Unavailable("audit_unavailable",
+	"the query could not be recorded in the audit log, so it was not run; retry later")
+
+// Bounds of the parameters copied into an audit event.
+const (
+	auditValueBytes = 256
+	auditValues     = 20
+)
+
+func auditParams(q url.Values) map[string][]string {
+	out := make(map[string][]string, len(q))
+	for k, vs := range q {
+		if len(vs) > auditValues {
+			vs = vs[:auditValues]
+		}
+		cp := make([]string, len(vs))
+		for i, v := range vs {
+			if len(v) > auditValueBytes {
+				v = v[:auditValueBytes] + "…"
+			}
+			cp[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		out[k] = cp
+	}
+	return out
+}
+
+func (h *Handler) listEvents(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	h.list(r, r.p.filter())
+}
+
+func (h *Handler) resourceEvents(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	typ := r.pathValue("type", schema.FieldResourceType)
+	id := r.pathValue("id", schema.FieldResourceID)
+	f := r.p.filter(schema.FieldResourceType, schema.FieldResourceID)
+	f.Add(schema.FieldResourceType, typ)
+	f.Add(schema.FieldResourceID, id)
+	f.Normalize()
+	h.list(r, f)
+}
+
+func (h *Handler) traceEvents(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	trace := r.pathValue("traceId", schema.FieldTraceID)
+	f := r.p.filter(schema.FieldTraceID)
+	f.Add(schema.FieldTraceID, trace)
+	f.Normalize()
+	h.list(r, f)
+}
+
+// ListResponse is the body of the list endpoints. Page mode fills Total,
+// Page and Pages; cursor mode leaves them null. NextCursor is null on the
+// last page.
+type ListResponse struct {
+	Events     []schema.StoredEvent `json:"events"`
+	Total      *uint64              `json:"total"`
+	Page       *int                 `json:"page"`
+	Pages      *uint64              `json:"pages"`
+	NextCursor *string              `json:"nextCursor"`
+}
+
+func (h *Handler) list(r *request, f schema.Filter) {
+	s, pg, cursor := r.p.listing()
+	bind := binding(r.who.OrgID, f, s)
+	if cursor != "" && len(r.p.errs) == 0 {
+		pos, err := h.cursors.decode(bind, cursor)
+		if err != nil {
+			_ = r.c.Error(err)
+			return
+		}
+		pg.After = &pos
+	}
+	if !h.ready(r) {
+		return
+	}
+	res, err := h.page(r.c.Request.Context(), r.who.OrgID, f, s, pg, bind)
+	if err != nil {
+		_ = r.c.Error(err)
+		return
+	}
+	r.c.JSON(http.StatusOK, res)
+}
+
+func (h *Handler) getEvent(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	id := c.Param("id")
+	r.path["id"] = id
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		r.p.bad("id", "uuid", "must be a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+	}
+	if !h.ready(r) {
+		return
+	}
+	rows, err := h.store.events(c.Request.Context(), CompileGet(r.who.OrgID, u.String()))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if len(rows) == 0 {
+		_ = c.Error(schema.NotFound("event_not_found", "no event with this id in your org (it may have expired)"))
+		return
+	}
+	c.JSON(http.StatusOK, rows[0].row.Stored(rows[0].created))
+}
+
+func (h *Handler) eventTypes(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	f := r.p.filter()
+	if !h.ready(r) {
+		return
+	}
+	types, err := h.store.eventTypes(c.Request.Context(), CompileEventTypes(r.who.OrgID, f, h.cfg.MaxEventTypes+1))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	truncated := len(types) > h.cfg.MaxEventTypes
+	if truncated {
+		types = types[:h.cfg.MaxEventTypes]
+	}
+	c.JSON(http.StatusOK, gin.H{"eventTypes": types, "truncated": truncated})
+}
+
+func (h *Handler) aggregates(c *gin.Context) {
+	r, ok := h.begin(c)
+	if !ok {
+		return
+	}
+	f := r.p.filter()
+	a := r.p.aggregate()
+	if !h.ready(r) {
+		return
+	}
+	st, shape := CompileAggregate(r.who.OrgID, f, a, h.cfg.MaxGroups)
+	groups, err := h.store.aggregate(c.Request.Context(), st, shape)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if len(groups) > h.cfg.MaxGroups {
+		_ = c.Error(schema.Invalid("too_many_groups", "the aggregate has too many rows: add top, a coarser interval or narrower filters",
+			schema.FieldError{Index: -1, Field: paramGroupBy, Code: "too_many_groups", Message: "more rows than the limit"}))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"groups": groups})
+}

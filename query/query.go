@@ -1,0 +1,70 @@
+// Package query serves an org's audit events to product UIs, security
+// teams and analysts: filtered lists with page and cursor paging, single
+// events, resource and trace timelines, the event-type catalog and
+// aggregates. Handlers parse the URL into schema's Filter, a pure compiler
+// turns it into SQL text with server-side parameters, and the store runs it
+// on ClickHouse. The org always comes from the caller's credential.
+package query
+
+import (
+	"errors"
+	"time"
+)
+
+// Config configures the query endpoints.
+type Config struct {
+	// CursorKey signs the paging cursors (HMAC-SHA256); at least 32 bytes.
+	// Give every instance behind one address the same key, and keep it
+	// across restarts, for cursors to stay valid. Empty: New generates a
+	// random key, so that cursors are refused after a restart or by another
+	// instance (clients then start over from the first page).
+	CursorKey []byte
+	// QueryTimeout bounds each ClickHouse query; a query running longer is
+	// answered 503 query_timeout. Default 30s.
+	QueryTimeout time.Duration
+	// MaxOffset bounds page mode: (page-1)*limit may not exceed it, deeper
+	// pages are reached with the cursor. Default 100,000.
+	MaxOffset int
+	// MaxGroups bounds the rows of an aggregate; more is a 400 asking for
+	// top, a coarser interval or narrower filters. Default 10,000.
+	MaxGroups int
+	// MaxEventTypes bounds the event-type catalog. Default 10,000.
+	MaxEventTypes int
+	// MaxValueBytes bounds each filter value. Default 16 KiB, the longest
+	// string event metadata may hold.
+	MaxValueBytes int
+	// MaxValues bounds the values of one filter parameter. Default 100.
+	MaxValues int
+}
+
+// DefaultConfig returns the defaults; CursorKey remains to be set.
+func DefaultConfig() Config {
+	return Config{
+		QueryTimeout:  30 * time.Second,
+		MaxOffset:     100_000,
+		MaxGroups:     10_000,
+		MaxEventTypes: 10_000,
+		MaxValueBytes: 16 << 10,
+		MaxValues:     100,
+	}
+}
+
+// MinCursorKeyBytes is the shortest accepted CursorKey.
+const MinCursorKeyBytes = 32
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case len(c.CursorKey) > 0 && len(c.CursorKey) < MinCursorKeyBytes:
+		return errors.New("query: the cursor key must be at least 32 bytes")
+	case c.QueryTimeout < time.Second:
+		return errors.New("query: the query timeout must be at least 1s")
+	case c.MaxOffset < 0:
+		return errors.New("query: max offset must not be negative")
+	case c.MaxGroups <= 0 || c.MaxEventTypes <= 0:
+		return errors.New("query: max groups and max event types must be positive")
+	case c.MaxValueBytes <= 0 || c.MaxValues <= 0:
+		return errors.New("query: max value bytes and max values must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,16 @@
+-- GET /v1/event-types?from=2026-04-01T00:00:00Z&projectId=p-1
+SELECT event_type, count() AS events, max(timestamp) AS last_seen
+FROM events FINAL
+WHERE org_id = {org:String}
+  AND expires_at > now64(3)
+  AND timestamp >= {from:DateTime64(3, 'UTC')}
+  AND project_id = {projectId0:String}
+GROUP BY event_type
+ORDER BY events DESC, event_type ASC
+LIMIT {limit:UInt32}
+
+-- parameters
+-- from = "2026-04-01 00:00:00.000"
+-- limit = "10001"
+-- org = "acme"
+-- projectId0 = "p-1"

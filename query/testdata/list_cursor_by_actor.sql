@@ -1,0 +1,15 @@
+-- GET /v1/events?sort=actor&order=desc
+SELECT org_id, timestamp, id, event_type, event_metadata, actor_type, actor_id, actor_email, actor_username, actor_name, actor_metadata, project_id, project_name, resource_type, resource_id, resource_name, ip_address, user_agent, user_agent_type, trace_id, received_at, expires_at, created_at
+FROM events FINAL
+WHERE org_id = {org:String}
+  AND expires_at > now64(3)
+  AND (actor_id < {afterValue:String} OR (actor_id = {afterValue:String} AND (timestamp < {afterTime:DateTime64(3, 'UTC')} OR (timestamp = {afterTime:DateTime64(3, 'UTC')} AND id < {afterID:UUID}))))
+ORDER BY actor_id DESC, timestamp DESC, id DESC
+LIMIT {limit:UInt32}
+
+-- parameters
+-- afterID = "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a"
+-- afterTime = "2026-05-01 12:00:00.123"
+-- afterValue = "u-7"
+-- limit = "51"
+-- org = "acme"
