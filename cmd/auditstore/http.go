@@ -23,7 +23,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, tenants *t
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
-	r.Use(gin.Recovery(), httpx.Errors(log))
+	r.Use(httpx.Recover(log), httpx.Errors(log))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
