@@ -54,7 +54,7 @@ func TestEventsTableShape(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ENGINE = ReplacingMergeTree",
-		"PARTITION BY toYYYYMMDD(expires_at)",
+		"PARTITION BY (intDiv(toUnixTimestamp(expires_at) - toUnixTimestamp(received_at), 86400), toYYYYMMDD(timestamp))",
 		"ORDER BY (org_id, timestamp, id)",
 		"TTL toDateTime(expires_at)",
 		"`event_type` LowCardinality(String)",
@@ -158,5 +158,37 @@ func TestRetentionHidesThenDropsExpired(t *testing.T) {
 	}
 	if got := count(t, db, "org_id = 'long'"); got != 1 {
 		t.Fatalf("unexpired rows after OPTIMIZE FINAL=%d, want 1", got)
+	}
+}
+
+// A re-sent event may be received on another day than its first copy; both
+// copies must still land in one partition so that FINAL, finalizing each
+// partition on its own, folds them.
+func TestResentCopiesShareAPartition(t *testing.T) {
+	db := chtest.NewDB(t)
+	mustMigrate(t, db)
+	plan := schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}
+	ts := time.Date(2026, 11, 21, 23, 59, 58, 0, time.UTC)
+	e := schema.Event{ID: schema.NewEventID(), Timestamp: ts, Event: schema.EventInfo{Type: "x"}, Actor: schema.Actor{Type: "user"}}
+	first := schema.NewRow(&e, "acme", ts.Add(time.Second), plan)
+	resent := schema.NewRow(&e, "acme", ts.Add(5*time.Second), plan) // received after midnight
+	if first.ExpiresAt.YearDay() == resent.ExpiresAt.YearDay() {
+		t.Fatal("test setup: the copies should expire on different days")
+	}
+	insertRows(t, db, first)
+	insertRows(t, db, resent)
+	var parts, partitions, folded uint64
+	ctx := context.Background()
+	if err := db.Conn.QueryRow(ctx, "SELECT count(), uniqExact(partition_id) FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").Scan(&parts, &partitions); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 2 || partitions != 1 {
+		t.Fatalf("copies in %d parts of %d partitions, want 2 parts of 1 partition", parts, partitions)
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM events FINAL SETTINGS do_not_merge_across_partitions_select_final = 1").Scan(&folded); err != nil {
+		t.Fatal(err)
+	}
+	if folded != 1 {
+		t.Fatalf("rows through FINAL=%d, want 1", folded)
 	}
 }

@@ -4,9 +4,12 @@
 -- events over a time range, newest first; id makes the key unique so that
 -- ReplacingMergeTree folds a re-inserted event (same org, time and id) into one.
 -- Retention: expires_at is fixed at receive time from the org's plan; the TTL
--- deletes rows after it, and partitioning by the expiry day makes a whole
--- partition expire at once, so expired data leaves as whole parts. TTL runs
--- only at merges: every read also filters expires_at > now().
+-- deletes rows after it. Partitions are (retention in days, day of the event):
+-- the rows of a partition expire together (within the day, plus the rare
+-- late arrival), so expired data leaves as whole parts; a time range prunes
+-- whole partitions; and every copy of a re-sent event (same timestamp, same
+-- plan) lands in the same partition, so FINAL may fold partitions one by
+-- one. TTL runs only at merges: every read also filters expires_at > now().
 CREATE TABLE IF NOT EXISTS events
 (
     org_id          LowCardinality(String),
@@ -41,7 +44,7 @@ CREATE TABLE IF NOT EXISTS events
     INDEX idx_ip_address ip_address TYPE bloom_filter(0.01) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMMDD(expires_at)
+PARTITION BY (intDiv(toUnixTimestamp(expires_at) - toUnixTimestamp(received_at), 86400), toYYYYMMDD(timestamp))
 ORDER BY (org_id, timestamp, id)
 TTL toDateTime(expires_at) DELETE
 SETTINGS index_granularity = 8192, merge_with_ttl_timeout = 3600;
