@@ -20,12 +20,14 @@ type Selection struct {
 	From   string
 	Where  string
 	Params map[string]string
+	// Settings are ClickHouse settings the selection relies on (FINAL's).
+	Settings map[string]string
 }
 
 // Selector turns the filter parameters of an export request into the
 // selection for org, exactly as GET /v1/events reads them. Bad parameters
 // are a *schema.Error naming the parameter.
-type Selector func(org string, filters url.Values) (Selection, error)
+type Selector func(ctx context.Context, org string, filters url.Values) (Selection, error)
 
 // Recorder durably records the store's own audit events.
 type Recorder interface {

@@ -46,7 +46,7 @@ func (r *fakeRecorder) Record(_ context.Context, org string, e schema.Event) err
 
 // testSelector stands in for the query package's: the org, the expiry, and
 // an optional eventType filter, compiled the same way (parameters only).
-func testSelector(org string, f url.Values) (Selection, error) {
+func testSelector(_ context.Context, org string, f url.Values) (Selection, error) {
 	sel := Selection{From: "events FINAL", Where: "org_id = {org:String} AND " + schema.NotExpired,
 		Params: map[string]string{"org": org}}
 	for k, v := range f {

@@ -94,6 +94,20 @@ var Columns = []struct{ Name, Expr string }{
 	{"expiresAt", "expires_at"},
 }
 
+// Query returns the export query of sel in format f as ClickHouse runs it
+// (with f's settings, see Settings), for benchmarks that measure
+// ClickHouse's own output of the same query as a ceiling.
+func (f Format) Query(sel Selection) string { return selectSQL(sel, f.clickhouse) }
+
+// Settings returns the ClickHouse settings the export of f runs with.
+func (f Format) Settings() map[string]string {
+	out := map[string]string{"prefer_column_name_to_alias": "1"}
+	for k, v := range f.settings {
+		out[k] = v
+	}
+	return out
+}
+
 // selectSQL is the export query for a selection: the export schema, in
 // time order (oldest first; ties by id), in ClickHouse format chFormat.
 func selectSQL(sel Selection, chFormat string) string {

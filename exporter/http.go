@@ -28,7 +28,7 @@ func (x *Exporter) handleExport(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	sel, err := x.sel(p.OrgID, req.filters)
+	sel, err := x.sel(ctx, p.OrgID, req.filters)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -47,7 +47,14 @@ func (x *Exporter) handleExport(c *gin.Context) {
 		return
 	}
 	queryID := newQueryID()
-	body, err := x.ch.stream(ctx, selectSQL(sel, req.format.clickhouse), queryID, sel.Params, req.format.settings)
+	settings := map[string]string{}
+	for k, v := range sel.Settings {
+		settings[k] = v
+	}
+	for k, v := range req.format.settings {
+		settings[k] = v
+	}
+	body, err := x.ch.stream(ctx, selectSQL(sel, req.format.clickhouse), queryID, sel.Params, settings)
 	if err != nil {
 		_ = c.Error(fmt.Errorf("export %s: %w", req.format.Name, err))
 		return

@@ -18,9 +18,12 @@ import (
 // objects GET /v1/events returns), read over the native protocol in
 // blocks, so memory stays flat whatever the size.
 func (x *Exporter) streamNDJSON(c *gin.Context, sel Selection, name string) {
+	set := clickhouse.Settings{"prefer_column_name_to_alias": 1}
+	for k, v := range sel.Settings {
+		set[k] = v
+	}
 	ctx := clickhouse.Context(c.Request.Context(),
-		clickhouse.WithParameters(clickhouse.Parameters(sel.Params)),
-		clickhouse.WithSettings(clickhouse.Settings{"prefer_column_name_to_alias": 1}))
+		clickhouse.WithParameters(clickhouse.Parameters(sel.Params)), clickhouse.WithSettings(set))
 	q := "SELECT " + strings.Join(schema.StoredColumns, ", ") + " FROM " + sel.From +
 		" WHERE " + sel.Where + " ORDER BY org_id, timestamp, id"
 	rows, err := x.conn.Query(ctx, q)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -20,17 +21,20 @@ import (
 // flag given on the command line wins over its environment variable, which
 // wins over the default.
 type config struct {
-	Listen      string
-	DataDir     string
-	ClickHouse  chconn.Config // Addr empty = embedded engine
-	EngineCache string
-	EnginePorts [2]int // native, HTTP; 0 = pick a free port
-	AdminToken  string // "" = generate one at start
-	Ingest      ingest.Config
-	KeyRefresh  time.Duration
-	Plans       schema.Plans
-	LogLevel    slog.Level
-	LogFormat   string
+	Listen     string
+	DataDir    string
+	ClickHouse chconn.Config // Addr empty = embedded engine
+	// ClickHouseHTTP is the HTTP interface of an external server.
+	ClickHouseHTTP string
+	EngineCache    string
+	EnginePorts    [2]int // native, HTTP; 0 = pick a free port
+	AdminToken     string // "" = generate one at start
+	CursorKey      []byte // nil = random per start
+	Ingest         ingest.Config
+	KeyRefresh     time.Duration
+	Plans          schema.Plans
+	LogLevel       slog.Level
+	LogFormat      string
 }
 
 // option documents one setting for flags, the environment and README.
@@ -42,6 +46,7 @@ var options = []option{
 	{"listen", "AUDITSTORE_LISTEN", "127.0.0.1:8080", "HTTP listen address"},
 	{"data", "AUDITSTORE_DATA", "./data", "data directory (embedded ClickHouse, write-ahead log)"},
 	{"clickhouse", "AUDITSTORE_CLICKHOUSE", "", "host:port of a ClickHouse server (native protocol); empty runs the embedded engine"},
+	{"clickhouse-http", "AUDITSTORE_CLICKHOUSE_HTTP", "", "host:port of that server's HTTP interface, used to stream exports (default: the -clickhouse host, port 8123)"},
 	{"clickhouse-user", "AUDITSTORE_CLICKHOUSE_USER", "default", "ClickHouse user"},
 	{"clickhouse-password", "AUDITSTORE_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
 	{"clickhouse-database", "AUDITSTORE_CLICKHOUSE_DATABASE", "auditstore", "ClickHouse database (created if missing)"},
@@ -57,6 +62,7 @@ var options = []option{
 	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
 	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
 	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
+	{"cursor-key", "AUDITSTORE_CURSOR_KEY", "", "key signing paging cursors, at least 32 characters; give every instance the same one (empty: random per start, so cursors die with a restart)"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
 }
@@ -87,6 +93,14 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	c.ClickHouse = chconn.DefaultConfig()
 	c.ClickHouse.Addr = *vals["clickhouse"]
+	c.ClickHouseHTTP = *vals["clickhouse-http"]
+	if c.ClickHouseHTTP == "" && c.ClickHouse.Addr != "" {
+		host, _, err := net.SplitHostPort(c.ClickHouse.Addr)
+		if err != nil {
+			return config{}, fmt.Errorf("-clickhouse: want host:port, got %q", c.ClickHouse.Addr)
+		}
+		c.ClickHouseHTTP = net.JoinHostPort(host, "8123")
+	}
 	c.ClickHouse.Username = *vals["clickhouse-user"]
 	c.ClickHouse.Password = *vals["clickhouse-password"]
 	c.ClickHouse.Database = *vals["clickhouse-database"]
@@ -99,6 +113,12 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return config{}, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
+	}
+	if k := *vals["cursor-key"]; k != "" {
+		if len(k) < 32 {
+			return config{}, fmt.Errorf("-cursor-key: must be at least 32 characters")
+		}
+		c.CursorKey = []byte(k)
 	}
 	c.AdminToken = *vals["admin-token"]
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

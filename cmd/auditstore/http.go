@@ -11,13 +11,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/auditstore/auditstore/exporter"
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/query"
 )
 
-func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, tenants *tenant.Service, pipe *ingest.Pipeline) http.Handler {
+// routes are the feature packages whose endpoints the router serves.
+type routes struct {
+	tenants *tenant.Service
+	pipe    *ingest.Pipeline
+	queries *query.Handler
+	exports *exporter.Exporter
+}
+
+func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -28,9 +38,11 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, tenants *t
 	r.GET("/readyz", h.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	api := r.Group("", tenants.Middleware())
-	tenants.Routes(api)
-	pipe.Routes(api, tenant.Require)
+	api := r.Group("", rt.tenants.Middleware())
+	rt.tenants.Routes(api)
+	rt.pipe.Routes(api, tenant.Require)
+	rt.queries.Routes(api)
+	rt.exports.Routes(api, tenant.Require)
 	return r
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,20 +16,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/auditstore/auditstore/exporter"
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
 )
 
 // backend is a connected, migrated ClickHouse, and the embedded engine
 // behind it when there is one.
 type backend struct {
-	conn   driver.Conn
-	engine *engine.Supervisor // nil for an external server
+	conn     driver.Conn
+	httpAddr string             // ClickHouse's HTTP interface
+	ch       chconn.Config      // the native connection's settings
+	engine   *engine.Supervisor // nil for an external server
 }
 
 // openBackend starts the embedded engine unless an external server is
@@ -48,7 +53,11 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 			return nil, err
 		}
 		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), "default", ""
+		b.httpAddr = b.engine.HTTPAddr()
+	} else {
+		b.httpAddr = cfg.ClickHouseHTTP
 	}
+	b.ch = chcfg
 	conn, err := chconn.Open(ctx, chcfg)
 	if err != nil {
 		b.close(log)
@@ -131,9 +140,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	pipeDone := make(chan struct{})
 	go func() { pipe.Run(bg); close(pipeDone) }()
 
+	qcfg := query.DefaultConfig()
+	qcfg.CursorKey = cfg.CursorKey
+	queries, err := query.New(b.conn, rec, qcfg, log)
+	if err != nil {
+		return err
+	}
+	xcfg := exporter.DefaultConfig()
+	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
+	exports, err := exporter.New(b.conn, exportSelector(queries), rec, xcfg, log)
+	if err != nil {
+		return err
+	}
+
 	h := newHealth(b, pipe)
 	srv := &http.Server{
-		Handler:           newRouter(log, h, reg, tenants, pipe),
+		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -166,6 +188,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		log.Error("close write-ahead log", "error", err)
 	}
 	return serveErr
+}
+
+// exportSelector compiles export filters with the query package, exactly
+// as GET /v1/events reads them.
+func exportSelector(q *query.Handler) exporter.Selector {
+	return func(ctx context.Context, org string, filters url.Values) (exporter.Selection, error) {
+		from, where, params, settings, err := q.Selection(ctx, org, filters)
+		return exporter.Selection{From: from, Where: where, Params: params, Settings: settings}, err
+	}
 }
 
 // pipelineRecorder records the store's own audit events through the
