@@ -94,8 +94,8 @@ func goParquet(ctx context.Context, conn driver.Conn, n int) float64 {
 	if err := w.Close(); err != nil {
 		log.Fatal(err)
 	}
-	if count != n {
-		log.Fatalf("go parquet: %d rows, want %d", count, n)
+	if count < n { // the org's own audit events (key creation) come on top
+		log.Fatalf("go parquet: %d rows, want at least %d", count, n)
 	}
 	return time.Since(start).Seconds()
 }
