@@ -95,6 +95,7 @@ func newEnv(tb testing.TB, rec tenant.Recorder, opts ...envOption) *env {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	r.NoRoute(httpx.NotFound)
 	r.Use(httpx.Errors(quiet), svc.Middleware())
 	qh.Routes(r)
 	return &env{db: db, tenants: svc, rec: rec, handler: qh, h: r, keys: map[string]string{}, keyIDs: map[string]string{}}
