@@ -1,0 +1,209 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// Events are read straight from EventsTable, per ingest node, in ingest_seq
+// order: "after the cursor, up to the node's confirmed watermark" sees every
+// row once (see schema/sql/0005_ingest_seq.sql). Values reach ClickHouse
+// only as server-side parameters.
+
+// batch is one request's worth of a stream's events.
+type batch struct {
+	body         []byte // framed, uncompressed; nil when no event matched
+	events       int
+	next         uint64    // the cursor once the destination acknowledged body
+	lastReceived time.Time // receive time of the last event in body
+}
+
+// arrayParam formats strings as an Array(String) parameter value.
+func arrayParam(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\'')
+		for _, r := range s {
+			if r == '\'' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('\'')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func uintArrayParam(ns []uint64) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.FormatUint(n, 10)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// filterSQL returns the conditions of f (columns from a fixed list, values
+// as parameters added to p).
+func filterSQL(f Filter, p clickhouse.Parameters) string {
+	var s string
+	if len(f.EventTypes) > 0 {
+		s += " AND event_type IN {types:Array(String)}"
+		p["types"] = arrayParam(f.EventTypes)
+	}
+	if len(f.ActorTypes) > 0 {
+		s += " AND actor_type IN {actors:Array(String)}"
+		p["actors"] = arrayParam(f.ActorTypes)
+	}
+	return s
+}
+
+// acquire takes a slot of concurrent ClickHouse reads.
+func (s *Service) acquire(ctx context.Context) bool {
+	select {
+	case s.reads <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Service) release() { <-s.reads }
+
+// readBatch reads the events of org on node after cursor up to upto that
+// pass f, and frames as many as one request of p may carry.
+func (s *Service) readBatch(ctx context.Context, org, node string, f Filter, p provider, after, upto uint64) (batch, error) {
+	w := p.wire()
+	prm := clickhouse.Parameters{"org": org, "node": node, "after": strconv.FormatUint(after, 10),
+		"upto": strconv.FormatUint(upto, 10), "limit": strconv.Itoa(w.maxEvents)}
+	q := "SELECT " + readColumns + " FROM " + schema.EventsTable +
+		" WHERE org_id = {org:String} AND ingest_node = {node:String}" +
+		" AND ingest_seq > {after:UInt64} AND ingest_seq <= {upto:UInt64} AND " + schema.NotExpired +
+		filterSQL(f, prm) + " ORDER BY ingest_seq LIMIT {limit:UInt32}"
+	if !s.acquire(ctx) {
+		return batch{}, ctx.Err()
+	}
+	defer s.release()
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	rows, err := s.store.conn.Query(params(qctx, prm), q)
+	if err != nil {
+		return batch{}, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	b := batch{body: append(make([]byte, 0, 64<<10), w.open...)}
+	var last uint64
+	read, cut := 0, false
+	var elem []byte
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(r.targets()...); err != nil {
+			return batch{}, fmt.Errorf("read events: %w", err)
+		}
+		read++
+		elem = encodeElement(elem[:0], p, w, &r)
+		need := len(elem) + len(w.close)
+		if b.events > 0 {
+			need += len(w.sep)
+		}
+		if len(b.body)+need > w.maxBytes {
+			cut = true
+			break
+		}
+		if b.events > 0 {
+			b.body = append(b.body, w.sep...)
+		}
+		b.body = append(b.body, elem...)
+		b.events++
+		last, b.lastReceived = r.seq, r.received
+	}
+	if !cut {
+		if err := rows.Err(); err != nil {
+			return batch{}, fmt.Errorf("read events: %w", err)
+		}
+	}
+	b.next = last
+	if !cut && read < w.maxEvents {
+		// Every matching event up to upto is in this batch.
+		b.next = upto
+	}
+	if b.events == 0 {
+		b.body = nil
+	} else {
+		b.body = append(b.body, w.close...)
+	}
+	return b, nil
+}
+
+// encodeElement appends r's element, cut down (see shrink) when it exceeds
+// the destination's limit for one element or one request.
+func encodeElement(buf []byte, p provider, w wire, r *row) []byte {
+	limit := min(w.maxItem, w.maxBytes-len(w.open)-len(w.close))
+	rec := r.record()
+	out := p.element(buf, r, &rec)
+	for level := 1; len(out) > limit && level <= 2; level++ {
+		small := shrink(rec, level)
+		out = p.element(buf[:0], r, &small)
+	}
+	return out
+}
+
+// lag counts a stream's events not yet delivered on the nodes of cursors,
+// and returns the receive time of the oldest.
+func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[string]uint64) (uint64, time.Time, error) {
+	if len(cursors) == 0 {
+		return 0, time.Time{}, nil
+	}
+	nodes := make([]string, 0, len(cursors))
+	seqs := make([]uint64, 0, len(cursors))
+	for n, c := range cursors {
+		nodes, seqs = append(nodes, n), append(seqs, c)
+	}
+	prm := clickhouse.Parameters{"org": org, "nodes": arrayParam(nodes), "seqs": uintArrayParam(seqs)}
+	q := "SELECT count(), min(received_at) FROM " + schema.EventsTable +
+		" WHERE org_id = {org:String} AND ingest_node IN {nodes:Array(String)}" +
+		" AND ingest_seq > arrayElement({seqs:Array(UInt64)}, indexOf({nodes:Array(String)}, ingest_node))" +
+		" AND " + schema.NotExpired + filterSQL(f, prm)
+	if !s.acquire(ctx) {
+		return 0, time.Time{}, ctx.Err()
+	}
+	defer s.release()
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	var n uint64
+	var oldest time.Time
+	if err := s.store.conn.QueryRow(params(qctx, prm), q).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("measure stream lag: %w", err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	return n, oldest, nil
+}
+
+// startSeq is where a stream created at created starts on node, which had
+// no cursor yet: after the node's last event of org received before then.
+func (s *Service) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
+	prm := clickhouse.Parameters{"org": org, "node": node, "created": ts(created), "upto": strconv.FormatUint(upto, 10)}
+	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable +
+		" WHERE org_id = {org:String} AND ingest_node = {node:String} AND ingest_seq <= {upto:UInt64}" +
+		" AND received_at < {created:DateTime64(3, 'UTC')}"
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	var seq uint64
+	if err := s.store.conn.QueryRow(params(qctx, prm), q).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("find a stream's start on node %s: %w", node, err)
+	}
+	return seq, nil
+}
