@@ -39,7 +39,9 @@ type TestResult struct {
 	DurationMs int64  `json:"durationMs"`
 }
 
-func (s *Service) guard() guard { return guard{resolver: s.cfg.Resolver, allowPrivate: s.cfg.AllowPrivate} }
+func (s *Service) guard() guard {
+	return guard{resolver: s.cfg.Resolver, allowPrivate: s.cfg.AllowPrivate}
+}
 
 var errNotFound = schema.NotFound("stream_not_found", "no such stream")
 
