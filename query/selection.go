@@ -11,7 +11,10 @@ import (
 // endpoint) for org exactly as GET /v1/events reads them: the FROM clause,
 // the WHERE condition (org and expiry included) with its {name:Type}
 // parameters, and the read settings that FINAL relies on (see
-// readSettings). Unknown or bad parameters are a *schema.Error naming them.
+// readSettings). The parameter values are in the escaped text form in which
+// ClickHouse reads a {name:Type} value, over the native protocol and HTTP
+// param_ alike (see paramEscaper): send them as they are. Unknown or bad
+// parameters are a *schema.Error naming them.
 // It does not record the read: the caller audits it.
 func (h *Handler) Selection(ctx context.Context, org string, q url.Values) (source, cond string, params, settings map[string]string, err error) {
 	p, err := newParser(q.Encode(), h.cfg)
@@ -34,5 +37,9 @@ func (h *Handler) Selection(ctx context.Context, org string, q url.Values) (sour
 			settings[k] = fmt.Sprint(v)
 		}
 	}
-	return strings.TrimPrefix(from, "FROM "), strings.Join(conds, " AND "), b.params, settings, nil
+	params = make(map[string]string, len(b.params))
+	for k, v := range b.params {
+		params[k] = paramEscaper.Replace(v)
+	}
+	return strings.TrimPrefix(from, "FROM "), strings.Join(conds, " AND "), params, settings, nil
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/auditstore/auditstore/schema"
 )
@@ -120,4 +123,50 @@ func explain(t *testing.T, e *env, st Statement) string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// Selection's parameters work as given, over the native protocol, for
+// values with backslashes, tabs and newlines too.
+func TestSelectionParametersAreReadyToSend(t *testing.T) {
+	e := newEnv(t, nil)
+	token := e.org(t, "acme")
+	now := testClock()
+	rows := genRows(rand.New(rand.NewPCG(31, 32)), "acme", 400, now)
+	e.load(t, rows)
+	for _, q := range []string{`resourceId=s\5`, "metadata.env=line\nbreak", `metadata.env=back\slash`, "actorId=u-1&eventType=execute"} {
+		s := newSpec()
+		name, val, _ := strings.Cut(q, "=")
+		if n2, v2, ok := strings.Cut(val, "&"); ok {
+			val = n2
+			k, v, _ := strings.Cut(v2, "=")
+			s.add(k, v)
+		}
+		s.add(name, val)
+		source, cond, params, settings, err := e.handler.Selection(context.Background(), "acme", mustValues(t, s.query()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := clickhouse.Settings{}
+		for k, v := range settings {
+			set[k] = v
+		}
+		ctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters(params)), clickhouse.WithSettings(set))
+		var n uint64
+		if err := e.db.Conn.QueryRow(ctx, "SELECT count() FROM "+source+" WHERE "+cond).Scan(&n); err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		want := len(evalList(rows, "acme", s, time.Now()))
+		if res := e.mustList(t, token, "/v1/events?"+s.query()); n != uint64(want) || deref(res.Total) != uint64(want) || want == 0 {
+			t.Fatalf("%q: selection counts %d, list %v, evaluation %d", q, n, deref(res.Total), want)
+		}
+	}
+}
+
+func mustValues(t *testing.T, raw string) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
