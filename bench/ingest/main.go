@@ -19,14 +19,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -81,20 +80,7 @@ func main() {
 // 100,000 rows, the pipeline's default batch size.
 func measureCeiling(ctx context.Context, work string, bodies [][]byte) float64 {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cache, err := engine.DefaultCacheDir()
-	if err != nil {
-		log.Fatal(err)
-	}
-	lib, err := engine.Fetch(ctx, cache, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	ecfg := engine.DefaultConfig()
-	ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(work, "ceiling"), quiet
-	e, err := engine.Start(ctx, ecfg)
-	if err != nil {
-		log.Fatal(err)
-	}
+	e := benchutil.Engine(ctx, filepath.Join(work, "ceiling"))
 	defer e.Stop(context.Background())
 	ccfg := chconn.DefaultConfig()
 	ccfg.Addr = e.Addr()
@@ -147,8 +133,8 @@ func renderReport(r serverResult, ceiling float64, events, clients, batch, orgs 
 	rate := float64(events) / r.visible.Seconds()
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## Ingest benchmark\n\n")
-	fmt.Fprintf(&b, "Machine: %d cores, %s memory, %s/%s. %d events (%.0f bytes of JSON each) in requests of %d, %d clients, %d orgs.\n\n",
-		runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, events, float64(bodyBytes)/float64(events), batch, clients, orgs)
+	fmt.Fprintf(&b, "Machine: %s. %d events (%.0f bytes of JSON each) in requests of %d, %d clients, %d orgs.\n\n",
+		benchutil.Machine(), events, float64(bodyBytes)/float64(events), batch, clients, orgs)
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| sustained ingest, durable and visible in ClickHouse | %.0f events/s (%.1f s) |\n", rate, r.visible.Seconds())
 	fmt.Fprintf(&b, "| all acknowledged (202) after | %.1f s (%.0f events/s) |\n", r.acked.Seconds(), float64(events)/r.acked.Seconds())
@@ -160,18 +146,4 @@ func renderReport(r serverResult, ceiling float64, events, clients, batch, orgs 
 	fmt.Fprintf(&b, "| peak RSS, embedded ClickHouse | %.0f MB |\n", float64(r.enginePeak)/1e6)
 	fmt.Fprintf(&b, "| non-202 answers | %d |\n", r.failures)
 	return b.String()
-}
-
-func memTotal() string {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return "?"
-	}
-	var kb int64
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "MemTotal:") {
-			fmt.Sscanf(strings.TrimPrefix(line, "MemTotal:"), "%d", &kb)
-		}
-	}
-	return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
 }

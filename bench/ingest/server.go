@@ -3,25 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-)
 
-const adminToken = "bench-admin-token-0123456789"
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
+)
 
 type serverResult struct {
 	acked, visible         time.Duration
@@ -30,150 +24,16 @@ type serverResult struct {
 	failures               int64
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects the server's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// childPID returns the first child of pid (the embedded engine), or 0.
-func childPID(pid int) int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.Atoi(f[0])
-			return n
-		}
-	}
-	return 0
-}
-
-// rss returns the resident set of a process, in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			var kb int64
-			fmt.Sscanf(strings.TrimPrefix(line, "VmRSS:"), "%d", &kb)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func call(base, method, path, token string, body any) (int, map[string]any) {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		log.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
 func measureServer(ctx context.Context, work string, bodies [][]byte, events, clients, orgs int) serverResult {
-	bin := filepath.Join(work, "auditstore")
-	log.Printf("building ./cmd/auditstore ...")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/auditstore").CombinedOutput(); err != nil {
-		log.Fatalf("go build: %v\n%s", err, out)
-	}
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort())
-	base := "http://" + listen
-	tcp := freePort()
-	cmd := exec.Command(bin, "serve", "-listen", listen, "-data", filepath.Join(work, "data"),
-		"-admin-token", adminToken, "-engine-tcp-port", strconv.Itoa(tcp), "-log-level", "warn")
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			log.Fatalf("server not ready:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	engine := childPID(cmd.Process.Pid)
+	log.Printf("starting the server ...")
+	tcp := benchutil.FreePort()
+	srv := benchutil.StartServer(work, "-data", filepath.Join(work, "data"), "-engine-tcp-port", strconv.Itoa(tcp), "-log-level", "warn")
+	defer srv.Stop()
 	keys := make([]string, orgs)
 	for i := range keys {
-		org := fmt.Sprintf("org-%03d", i)
-		if code, body := call(base, "POST", "/v1/orgs", adminToken, map[string]string{"id": org, "plan": "pro"}); code != 201 {
-			log.Fatalf("create org: %d %v", code, body)
-		}
-		code, body := call(base, "POST", "/v1/orgs/"+org+"/keys", adminToken, map[string]string{"role": "ingest", "name": "bench"})
-		if code != 201 {
-			log.Fatalf("create key: %d %v", code, body)
-		}
-		keys[i] = body["key"].(string)
+		keys[i] = srv.OrgKey(fmt.Sprintf("org-%03d", i), "pro", "ingest")
 	}
-
-	var res serverResult
-	stopSampling := make(chan struct{})
-	var samplerDone sync.WaitGroup
-	samplerDone.Add(1)
-	go func() {
-		defer samplerDone.Done()
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			res.serverPeak = max(res.serverPeak, rss(cmd.Process.Pid))
-			if engine != 0 {
-				res.enginePeak = max(res.enginePeak, rss(engine))
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	server, engine := benchutil.Sample(srv.PID()), benchutil.Sample(srv.EnginePID())
 
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", tcp)},
 		Auth: clickhouse.Auth{Database: "auditstore"}})
@@ -183,11 +43,11 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 	defer conn.Close()
 
 	log.Printf("posting %d events from %d clients ...", events, clients)
-	work2 := make(chan int, len(bodies))
+	queue := make(chan int, len(bodies))
 	for i := range bodies {
-		work2 <- i
+		queue <- i
 	}
-	close(work2)
+	close(queue)
 	latencies := make([][]time.Duration, clients)
 	var failures atomic.Int64
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
@@ -197,9 +57,9 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			for i := range work2 {
+			for i := range queue {
 				for {
-					req, _ := http.NewRequest("POST", base+"/v1/events", bytes.NewReader(bodies[i]))
+					req, _ := http.NewRequest("POST", srv.Base+"/v1/events", bytes.NewReader(bodies[i]))
 					req.Header.Set("Authorization", "Bearer "+keys[i%len(keys)])
 					req.Header.Set("Content-Type", "application/json")
 					t0 := time.Now()
@@ -219,6 +79,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		}(c)
 	}
 	wg.Wait()
+	var res serverResult
 	res.acked = time.Since(start)
 	for {
 		var n uint64
@@ -231,8 +92,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.visible = time.Since(start)
-	close(stopSampling)
-	samplerDone.Wait()
+	res.serverPeak, res.enginePeak = server.Stop(), engine.Stop()
 	for _, l := range latencies {
 		res.latencies = append(res.latencies, l...)
 	}
