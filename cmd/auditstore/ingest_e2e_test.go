@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,44 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
+
+	"github.com/auditstore/auditstore/internal/servertest"
 )
-
-const e2eAdmin = "e2e-admin-token-0123456789"
-
-func (s *server) call(tb testing.TB, method, path, token string, body any) (int, map[string]any) {
-	tb.Helper()
-	var rd *bytes.Reader
-	if b, ok := body.([]byte); ok {
-		rd = bytes.NewReader(b)
-	} else {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
-func (s *server) mustIngestKey(tb testing.TB, org string) string {
-	tb.Helper()
-	if code, body := s.call(tb, "POST", "/v1/orgs", e2eAdmin, map[string]string{"id": org, "plan": "pro"}); code != 201 {
-		tb.Fatalf("create org: %d %v", code, body)
-	}
-	code, body := s.call(tb, "POST", "/v1/orgs/"+org+"/keys", e2eAdmin, map[string]string{"role": "ingest", "name": "e2e"})
-	if code != 201 {
-		tb.Fatalf("create key: %d %v", code, body)
-	}
-	return body["key"].(string)
-}
 
 // TestKilledServerLosesNothing posts from concurrent clients, kills the
 // server with SIGKILL mid-stream, restarts it on the same data directory and
@@ -59,8 +24,8 @@ func TestKilledServerLosesNothing(t *testing.T) {
 		t.Skip("starts the server binary")
 	}
 	dir := t.TempDir()
-	s := startServer(t, dir, "-admin-token", e2eAdmin, "-flush-interval", "50ms")
-	key := s.mustIngestKey(t, "acme")
+	s := servertest.StartIn(t, dir, "-flush-interval", "50ms")
+	key := s.Org(t, "acme", "ingest")["ingest"]
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -87,7 +52,7 @@ func TestKilledServerLosesNothing(t *testing.T) {
 					}
 					fmt.Fprintf(&body, `{"id":%q,%s"event":{"type":"user.login","metadata":{"i":%d}},"actor":{"type":"user","metadata":{"userId":"u%d"}}}`+"\n", ids[j], ts, i, c)
 				}
-				req, _ := http.NewRequest("POST", s.base+"/v1/events", strings.NewReader(body.String()))
+				req, _ := http.NewRequest("POST", s.Base+"/v1/events", strings.NewReader(body.String()))
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Content-Type", "application/x-ndjson")
 				resp, err := http.DefaultClient.Do(req)
@@ -109,22 +74,17 @@ func TestKilledServerLosesNothing(t *testing.T) {
 	for count() < 5000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := s.Process().Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	s.waitExit(t, 10*time.Second)
+	s.WaitExit(t, 10*time.Second)
 	close(stop)
 	wg.Wait()
-	waitPortClosed(t, s.tcpPort)
+	s.WaitEngineGone(t)
 	t.Logf("acknowledged %d events before SIGKILL", len(acked))
 
-	s2 := startServer(t, dir, "-admin-token", e2eAdmin)
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", s2.tcpPort)},
-		Auth: clickhouse.Auth{Database: "auditstore"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	s2 := servertest.StartIn(t, dir)
+	conn := engineConn(t, s2)
 	found := map[string]int{}
 	var rows int
 	waitUntil := time.Now().Add(60 * time.Second)
@@ -167,7 +127,7 @@ func TestKilledServerLosesNothing(t *testing.T) {
 		t.Fatalf("%d rows for %d ids: duplicates visible", rows, len(found))
 	}
 
-	resp, err := http.Get(s2.base + "/metrics")
+	resp, err := http.Get(s2.Base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

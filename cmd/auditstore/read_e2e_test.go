@@ -5,41 +5,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/schema"
 )
-
-func (s *server) raw(tb testing.TB, method, path, token string, body []byte) (int, []byte) {
-	tb.Helper()
-	req, _ := http.NewRequest(method, s.base+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
-
-func (s *server) key(tb testing.TB, org, role string) string {
-	tb.Helper()
-	code, body := s.call(tb, "POST", "/v1/orgs/"+org+"/keys", e2eAdmin, map[string]string{"role": role, "name": role})
-	if code != 201 {
-		tb.Fatalf("create %s key: %d %v", role, code, body)
-	}
-	return body["key"].(string)
-}
 
 type listResponse struct {
 	Events []schema.StoredEvent `json:"events"`
@@ -52,10 +26,10 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary")
 	}
-	s := startServer(t, t.TempDir(), "-admin-token", e2eAdmin, "-flush-interval", "20ms")
-	ingestA := s.mustIngestKey(t, "org-a")
-	ingestB := s.mustIngestKey(t, "org-b")
-	readA := s.key(t, "org-a", "read")
+	s := servertest.Start(t)
+	a := s.Org(t, "org-a", "ingest", "read")
+	ingestA, readA := a["ingest"], a["read"]
+	ingestB := s.Org(t, "org-b", "ingest")["ingest"]
 
 	send := func(key, prefix string, n int) []string {
 		var ids []string
@@ -68,14 +42,7 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 				`"resource":{"type":"secret","id":"%s-s%d"},"traceId":"%s-t%d"}`+"\n",
 				id, time.Now().Add(-time.Duration(i)*time.Minute).UTC().Format(time.RFC3339Nano), prefix, i, prefix, i%3, prefix, i%250, prefix, i, prefix, i)
 		}
-		req, _ := http.NewRequest("POST", s.base+"/v1/events", strings.NewReader(body.String()))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 202 {
-			t.Fatalf("ingest: %v %v", err, resp)
-		}
-		resp.Body.Close()
+		s.Ingest(t, key, []byte(body.String()))
 		return ids
 	}
 	idsA := send(ingestA, "a", 40)
@@ -84,7 +51,7 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	var list listResponse
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, b := s.raw(t, "GET", "/v1/events?eventType=a.login&limit=1000", readA, nil)
+		code, b := s.Do(t, "GET", "/v1/events?eventType=a.login&limit=1000", readA, nil)
 		if code != 200 {
 			t.Fatalf("list: %d %s", code, b)
 		}
@@ -111,7 +78,7 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	}
 	// Org B's events are invisible to A's key, whatever the filters.
 	for _, q := range []string{"", "eventType=b.login", "resourceId=b-s1", "traceId=b-t2", "actorId=b-u1", "actorEmail=b@example.com"} {
-		code, b := s.raw(t, "GET", "/v1/events?limit=1000&"+q, readA, nil)
+		code, b := s.Do(t, "GET", "/v1/events?limit=1000&"+q, readA, nil)
 		if code != 200 {
 			t.Fatalf("list %q: %d %s", q, code, b)
 		}
@@ -121,13 +88,13 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	code, b := s.raw(t, "GET", "/v1/events/"+idsB[0], readA, nil)
+	code, b := s.Do(t, "GET", "/v1/events/"+idsB[0], readA, nil)
 	if code != 404 {
 		t.Fatalf("get org-b's event with org-a's key: %d %s, want 404", code, b)
 	}
 
 	// NDJSON export: the same events, field by field, as the list.
-	code, b = s.raw(t, "GET", "/v1/export?format=ndjson&eventType=a.login", readA, nil)
+	code, b = s.Do(t, "GET", "/v1/export?format=ndjson&eventType=a.login", readA, nil)
 	if code != 200 {
 		t.Fatalf("export: %d %s", code, b)
 	}
@@ -156,7 +123,7 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	// (The org's own audit events name org-b's ids: the read above asked for
 	// one. The data events are what must never cross.)
 	for _, f := range []string{"parquet", "arrow", "csv"} {
-		code, b := s.raw(t, "GET", "/v1/export?format="+f+"&eventType=a.login,b.login", readA, nil)
+		code, b := s.Do(t, "GET", "/v1/export?format="+f+"&eventType=a.login,b.login", readA, nil)
 		if code != 200 || len(b) == 0 {
 			t.Fatalf("export %s: %d (%d bytes)", f, code, len(b))
 		}
@@ -168,7 +135,7 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	}
 	// Reads were audited as events of org-a by the read key.
 	for _, typ := range []string{"audit-log.query", "audit-log.export"} {
-		code, b := s.raw(t, "GET", "/v1/events?eventType="+typ+"&actorType=apiKey", readA, nil)
+		code, b := s.Do(t, "GET", "/v1/events?eventType="+typ+"&actorType=apiKey", readA, nil)
 		var l listResponse
 		_ = json.Unmarshal(b, &l)
 		if code != 200 || l.Total == 0 {

@@ -1,166 +1,33 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/auditstore/auditstore/internal/servertest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// mustBinary builds the auditstore binary once per test run.
-func mustBinary(tb testing.TB) string {
+// engineConn connects to the embedded engine of a test server.
+func engineConn(tb testing.TB, s *servertest.Server) driver.Conn {
 	tb.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "auditstore-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "auditstore")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		tb.Fatal(binErr)
-	}
-	return binPath
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", s.TCPPort)},
+		Auth: clickhouse.Auth{Database: "auditstore"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type server struct {
-	cmd      *exec.Cmd
-	out      *syncBuffer
-	base     string
-	tcpPort  int
-	exited   chan struct{}
-	exitErr  error
-	dataDir  string
-	httpPort int
-}
-
-// startServer runs `auditstore serve` on the embedded engine in dataDir and
-// waits for /readyz.
-func startServer(tb testing.TB, dataDir string, extra ...string) *server {
-	tb.Helper()
-	s := &server{out: &syncBuffer{}, dataDir: dataDir, tcpPort: freePort(tb), httpPort: freePort(tb), exited: make(chan struct{})}
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
-	s.base = "http://" + listen
-	s.cmd = exec.Command(mustBinary(tb), "serve", "-listen", listen, "-data", dataDir,
-		"-engine-tcp-port", strconv.Itoa(s.tcpPort), "-engine-http-port", strconv.Itoa(s.httpPort))
-	s.cmd.Args = append(s.cmd.Args, extra...)
-	s.cmd.Env = os.Environ()
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
-	tb.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		waitPortClosed(tb, s.tcpPort)
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if code, _ := s.get(tb, "/readyz"); code == http.StatusOK {
-			return s
-		}
-		select {
-		case <-s.exited:
-			tb.Fatalf("server exited before ready: %v\n%s", s.exitErr, s.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("server not ready after 2m:\n%s", s.out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (s *server) get(tb testing.TB, path string) (int, map[string]any) {
-	tb.Helper()
-	resp, err := http.Get(s.base + path)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
-}
-
-func (s *server) waitExit(tb testing.TB, within time.Duration) {
-	tb.Helper()
-	select {
-	case <-s.exited:
-	case <-time.After(within):
-		tb.Fatalf("server still running %s after the signal:\n%s", within, s.out)
-	}
-}
-
-// waitPortClosed waits until nothing accepts on 127.0.0.1:port.
-func waitPortClosed(tb testing.TB, port int) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err != nil {
-			return
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			tb.Fatalf("engine still listening on %d 30s after its server ended", port)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func TestServeReadyStopRestart(t *testing.T) {
@@ -168,58 +35,43 @@ func TestServeReadyStopRestart(t *testing.T) {
 		t.Skip("starts the server binary")
 	}
 	dir := t.TempDir()
-	s := startServer(t, dir)
+	s := servertest.StartIn(t, dir)
 
-	code, body := s.get(t, "/healthz")
-	if code != http.StatusOK {
+	if code, _ := s.JSON(t, "GET", "/healthz", "", nil); code != http.StatusOK {
 		t.Fatalf("healthz=%d, want 200", code)
 	}
-	code, body = s.get(t, "/readyz")
+	code, body := s.JSON(t, "GET", "/readyz", "", nil)
 	ch, _ := body["clickhouse"].(map[string]any)
 	if ver, _ := ch["version"].(string); code != http.StatusOK || !strings.HasPrefix(ver, "26.") {
 		t.Fatalf("readyz=%d %v, want 200 with a 26.x version", code, body)
 	}
-	if code, body = s.get(t, "/nope"); code != http.StatusNotFound || body["error"] == nil {
+	if code, body = s.JSON(t, "GET", "/nope", "", nil); code != http.StatusNotFound || body["error"] == nil {
 		t.Fatalf("unknown path=%d %v, want 404 in the error shape", code, body)
 	}
 
 	// Write a row through the engine, stop with Ctrl-C, restart: it is there.
 	ctx := context.Background()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", s.tcpPort)},
-		Auth: clickhouse.Auth{Database: "auditstore"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Exec(ctx, "INSERT INTO events (org_id, timestamp, id, event_type, actor_type, received_at, expires_at) "+
+	if err := engineConn(t, s).Exec(ctx, "INSERT INTO events (org_id, timestamp, id, event_type, actor_type, received_at, expires_at) "+
 		"VALUES ('acme', now64(3), generateUUIDv4(), 'create-secret', 'user', now64(3), now64(3) + INTERVAL 1 DAY)"); err != nil {
 		t.Fatal(err)
 	}
-	conn.Close()
-
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := s.Process().Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	s.waitExit(t, 60*time.Second)
-	if s.exitErr != nil {
-		t.Fatalf("exit after Ctrl-C: %v, want 0\n%s", s.exitErr, s.out)
+	if err := s.WaitExit(t, 60*time.Second); err != nil {
+		t.Fatalf("exit after Ctrl-C: %v, want 0\n%s", err, s.Output())
 	}
-	waitPortClosed(t, s.tcpPort)
-	if !strings.Contains(s.out.String(), "applied migration") {
-		t.Fatalf("first start applied no migration:\n%s", s.out)
+	s.WaitEngineGone(t)
+	if !strings.Contains(s.Output(), "applied migration") {
+		t.Fatalf("first start applied no migration:\n%s", s.Output())
 	}
 
-	s2 := startServer(t, dir)
-	if strings.Contains(s2.out.String(), "applied migration") {
-		t.Fatalf("restart re-applied migrations:\n%s", s2.out)
+	s2 := servertest.StartIn(t, dir)
+	if strings.Contains(s2.Output(), "applied migration") {
+		t.Fatalf("restart re-applied migrations:\n%s", s2.Output())
 	}
-	conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", s2.tcpPort)},
-		Auth: clickhouse.Auth{Database: "auditstore"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE org_id = 'acme'").Scan(&n); err != nil {
+	if err := engineConn(t, s2).QueryRow(ctx, "SELECT count() FROM events WHERE org_id = 'acme'").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
@@ -231,13 +83,13 @@ func TestKilledServerTakesEngineDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary")
 	}
-	s := startServer(t, t.TempDir())
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	s := servertest.Start(t)
+	if err := s.Process().Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	s.waitExit(t, 10*time.Second)
+	s.WaitExit(t, 10*time.Second)
 	// The engine's stdin pipe closed with its parent: it shuts itself down.
-	waitPortClosed(t, s.tcpPort)
+	s.WaitEngineGone(t)
 }
 
 var enginePID = regexp.MustCompile(`embedded clickhouse ready.*pid=(\d+)`)
@@ -246,10 +98,10 @@ func TestEngineDeathIsReportedThenRestarted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary")
 	}
-	s := startServer(t, t.TempDir())
-	m := enginePID.FindStringSubmatch(s.out.String())
+	s := servertest.Start(t)
+	m := enginePID.FindStringSubmatch(s.Output())
 	if m == nil {
-		t.Fatalf("no engine pid in the log:\n%s", s.out)
+		t.Fatalf("no engine pid in the log:\n%s", s.Output())
 	}
 	pid, _ := strconv.Atoi(m[1])
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -259,7 +111,7 @@ func TestEngineDeathIsReportedThenRestarted(t *testing.T) {
 	for {
 		// Until the server has reaped the engine, readyz may fail with the
 		// refused connection; then it names the engine's death.
-		code, body := s.get(t, "/readyz")
+		code, body := s.JSON(t, "GET", "/readyz", "", nil)
 		if code == http.StatusServiceUnavailable && strings.Contains(fmt.Sprint(body["reasons"]), "embedded clickhouse") {
 			break
 		}
@@ -268,23 +120,23 @@ func TestEngineDeathIsReportedThenRestarted(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if code, _ := s.get(t, "/healthz"); code != http.StatusOK {
+	if code, _ := s.JSON(t, "GET", "/healthz", "", nil); code != http.StatusOK {
 		t.Fatalf("healthz=%d while the process lives, want 200", code)
 	}
-	if !strings.Contains(s.out.String(), "embedded clickhouse died") {
-		t.Fatalf("no log line about the engine's death:\n%s", s.out)
+	if !strings.Contains(s.Output(), "embedded clickhouse died") {
+		t.Fatalf("no log line about the engine's death:\n%s", s.Output())
 	}
 	// The supervisor starts it again on the same ports.
 	for {
-		if code, _ := s.get(t, "/readyz"); code == http.StatusOK {
+		if code, _ := s.JSON(t, "GET", "/readyz", "", nil); code == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("engine not restarted 30s after it died:\n%s", s.out)
+			t.Fatalf("engine not restarted 30s after it died:\n%s", s.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(s.out.String(), "embedded clickhouse restarted") {
-		t.Fatalf("no log line about the restart:\n%s", s.out)
+	if !strings.Contains(s.Output(), "embedded clickhouse restarted") {
+		t.Fatalf("no log line about the restart:\n%s", s.Output())
 	}
 }

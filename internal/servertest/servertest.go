@@ -82,25 +82,34 @@ func (s *syncBuffer) String() string {
 
 // Server is a running auditstore.
 type Server struct {
-	Base string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	Base    string
+	TCPPort int // the embedded engine's native port
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan struct{}
+	exitErr error
 }
 
-// Start runs `auditstore serve` with extra flags and waits for /readyz.
+// Start runs `auditstore serve` on a new data directory with extra flags
+// and waits for /readyz.
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
+	return StartIn(tb, tb.TempDir(), extra...)
+}
+
+// StartIn is Start on a given data directory (to restart on the same data).
+func StartIn(tb testing.TB, dataDir string, extra ...string) *Server {
+	tb.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-	s := &Server{Base: "http://" + listen, out: &syncBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "-listen", listen, "-data", tb.TempDir(), "-admin-token", AdminToken,
-		"-flush-interval", "20ms"}, extra...)
+	s := &Server{Base: "http://" + listen, TCPPort: FreePort(tb), out: &syncBuffer{}, done: make(chan struct{})}
+	args := append([]string{"serve", "-listen", listen, "-data", dataDir, "-admin-token", AdminToken,
+		"-flush-interval", "20ms", "-engine-tcp-port", fmt.Sprint(s.TCPPort)}, extra...)
 	s.cmd = exec.Command(Binary(tb), args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	go func() { s.exitErr = s.cmd.Wait(); close(s.done) }()
 	tb.Cleanup(func() {
 		_ = s.cmd.Process.Signal(os.Interrupt)
 		select {
@@ -109,6 +118,7 @@ func Start(tb testing.TB, extra ...string) *Server {
 			_ = s.cmd.Process.Kill()
 			<-s.done
 		}
+		s.WaitEngineGone(tb)
 	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -131,8 +141,56 @@ func Start(tb testing.TB, extra ...string) *Server {
 	}
 }
 
+// Process is the server's process (to signal it).
+func (s *Server) Process() *os.Process { return s.cmd.Process }
+
+// WaitExit waits up to d for the process to end and returns its error.
+func (s *Server) WaitExit(tb testing.TB, d time.Duration) error {
+	tb.Helper()
+	select {
+	case <-s.done:
+		return s.exitErr
+	case <-time.After(d):
+		tb.Fatalf("server still running %s after the signal:\n%s", d, s.out)
+		return nil
+	}
+}
+
+// WaitEngineGone waits until nothing accepts on the engine's port.
+func (s *Server) WaitEngineGone(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.TCPPort), time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			tb.Fatalf("engine still listening on %d 30s after its server ended", s.TCPPort)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Output is what the server printed so far.
 func (s *Server) Output() string { return s.out.String() }
+
+// JSON sends a request like Do and decodes a JSON answer.
+func (s *Server) JSON(tb testing.TB, method, path, token string, body any) (int, map[string]any) {
+	tb.Helper()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	code, out := s.Do(tb, method, path, token, b)
+	var m map[string]any
+	_ = json.Unmarshal(out, &m)
+	return code, m
+}
 
 // Do sends a request with a bearer token and returns the status and body.
 func (s *Server) Do(tb testing.TB, method, path, token string, body []byte, header ...string) (int, []byte) {
