@@ -46,10 +46,10 @@ func internalReason(a netip.Addr) string {
 		return "loopback"
 	case a.IsPrivate():
 		return "private"
-	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
-		return "link-local"
-	case a.IsMulticast(), a.IsInterfaceLocalMulticast():
+	case a.IsMulticast():
 		return "multicast"
+	case a.IsLinkLocalUnicast():
+		return "link-local"
 	}
 	for _, p := range internalPrefixes {
 		if p.prefix.Contains(a) {
