@@ -117,7 +117,7 @@ func azureStream(a *azureFake) map[string]any {
 // TestAzureTokenCachedAndRefreshed: the first delivery fetches a token,
 // the next ones reuse it, and one past its expiry fetches exactly one more.
 func TestAzureTokenCachedAndRefreshed(t *testing.T) {
-	az := newAzure(t, "azure-client-secret-value-0123456789", 2)
+	az := newAzure(t, "azure-client-secret-value-0123456789", 3)
 	h := newHarness(t, func(c *Config) { c.AzureLoginURL = az.login.URL })
 	id := h.mustCreate(t, "acme", azureStream(az))
 	var want []string
@@ -131,7 +131,7 @@ func TestAzureTokenCachedAndRefreshed(t *testing.T) {
 	if n := az.fetchCount(); n != 1 {
 		t.Fatalf("token fetches=%d after three deliveries within the token's life, want 1", n)
 	}
-	time.Sleep(2100 * time.Millisecond) // the token expires
+	time.Sleep(3100 * time.Millisecond) // the token expires
 	deliver(5)
 	deliver(5)
 	if n := az.fetchCount(); n != 2 {

@@ -232,27 +232,34 @@ func (h *harness) insert(tb testing.TB, events []schema.Event, confirm bool) []s
 	tb.Helper()
 	h.clock.Lock()
 	defer h.clock.Unlock()
+	ids := insertRows(tb, h, testNode, time.Now(), &h.seq, events)
+	if confirm {
+		h.wm.seq.Store(h.seq)
+	}
+	return ids
+}
+
+// insertRows writes events as received at received by node, numbering
+// them after *seq.
+func insertRows(tb testing.TB, h *harness, node string, received time.Time, seq *uint64, events []schema.Event) []string {
+	tb.Helper()
 	ctx := context.Background()
 	b, err := h.db.Conn.PrepareBatch(ctx, "INSERT INTO events ("+strings.Join(schema.InsertColumns, ", ")+", ingest_node, ingest_seq)")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ids := make([]string, len(events))
-	now := time.Now()
 	for i := range events {
 		e := events[i]
-		r := schema.NewRow(&e, e.OrgID, now, testPlan)
-		h.seq++
-		if err := b.Append(append(r.Values(), testNode, h.seq)...); err != nil {
+		r := schema.NewRow(&e, e.OrgID, received, testPlan)
+		*seq++
+		if err := b.Append(append(r.Values(), node, *seq)...); err != nil {
 			tb.Fatal(err)
 		}
 		ids[i] = e.ID
 	}
 	if err := b.Send(); err != nil {
 		tb.Fatal(err)
-	}
-	if confirm {
-		h.wm.seq.Store(h.seq)
 	}
 	return ids
 }
@@ -336,3 +343,24 @@ func counter(tb testing.TB, reg *prometheus.Registry, name, stream string) float
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func mustJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+// doAs calls the API with the given principal headers and returns the status.
+func (h *harness) doAs(tb testing.TB, hdr map[string]string, method, path string) int {
+	tb.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.h.ServeHTTP(w, req)
+	return w.Code
+}
