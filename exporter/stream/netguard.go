@@ -86,6 +86,9 @@ type refusedError struct {
 }
 
 func (e *refusedError) Error() string {
+	if e.plain && !e.addr.IsValid() {
+		return "plain http destinations are refused: use https"
+	}
 	if e.plain {
 		return fmt.Sprintf("destination address %s is public: plain http is allowed only to private addresses", e.addr)
 	}
@@ -203,7 +206,7 @@ func (r schemeRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
-	return nil, &refusedError{reason: "reached over plain http", plain: true}
+	return nil, &refusedError{plain: true}
 }
 
 // guard checks destination URLs when a stream is created or changed.

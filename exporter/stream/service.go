@@ -215,14 +215,11 @@ func (s *Service) Update(ctx context.Context, a schema.Attribution, org, id stri
 	if err := s.record(ctx, a, org, "stream.update", d, md); err != nil {
 		return Stream{}, err
 	}
-	return s.view(ctx, d, &snapshot{d: d, cfg: cfg, err: errIf(cfg == nil, snap.err)})
-}
-
-func errIf(cond bool, err error) error {
-	if cond {
-		return err
+	final := &snapshot{d: d, cfg: cfg}
+	if cfg == nil { // still unreadable: no config was given
+		final.err = snap.err
 	}
-	return nil
+	return s.view(ctx, d, final)
 }
 
 // Delete deletes a stream of org: delivery stops within RefreshInterval on

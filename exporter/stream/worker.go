@@ -98,6 +98,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 	}
 	bo := backoff{cfg: s.cfg}
+	readFailures := 0
 	var next time.Time // no attempt before this
 	lastSave := s.now()
 	dirty := false
@@ -143,10 +144,17 @@ func (w *worker) run(ctx context.Context) {
 		b, err := s.readBatch(ctx, snap.d.org, node, snap.d.filter, snap.prov, cur, upto)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("stream: cannot read events; retrying", "stream", id, "error", err)
-				w.wait(ctx, s.cfg.RetryMin)
+				if readFailures == 0 {
+					s.log.Warn("stream: cannot read events from ClickHouse; retrying", "stream", id, "error", err)
+				}
+				readFailures++
+				w.wait(ctx, min(s.cfg.RetryMin<<min(readFailures, 16), s.cfg.RetryMax))
 			}
 			continue
+		}
+		if readFailures > 0 {
+			s.log.Info("stream: reading events again", "stream", id, "after_failures", readFailures)
+			readFailures = 0
 		}
 		if b.events == 0 { // nothing matched the filter up to upto
 			w.advance(b, s.now())
