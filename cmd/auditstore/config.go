@@ -30,6 +30,8 @@ type config struct {
 	EnginePorts    [2]int // native, HTTP; 0 = pick a free port
 	AdminToken     string // "" = generate one at start
 	CursorKey      []byte // nil = random per start
+	StreamKey      string // base64; "" = DATA/stream.key
+	AllowPrivate   bool
 	Ingest         ingest.Config
 	KeyRefresh     time.Duration
 	Plans          schema.Plans
@@ -63,9 +65,22 @@ var options = []option{
 	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
 	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
 	{"cursor-key", "AUDITSTORE_CURSOR_KEY", "", "key signing paging cursors, at least 32 characters; give every instance the same one (empty: random per start, so cursors die with a restart)"},
+	{"stream-key", "AUDITSTORE_STREAM_KEY", "", "32 bytes, base64, sealing stream credentials; the same on every instance (empty: read or create DATA/stream.key)"},
+	{"allow-private-destinations", "AUDITSTORE_ALLOW_PRIVATE_DESTINATIONS", "false", "let streams deliver to loopback, private and link-local addresses, and plain http to them (on-premises, tests)"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
 }
+
+// stringFlag is a flag kept as text; one whose default is true or false
+// may be given alone (-allow-private-destinations), like a bool flag.
+type stringFlag struct {
+	s      string
+	isBool bool
+}
+
+func (f *stringFlag) String() string     { return f.s }
+func (f *stringFlag) Set(v string) error { f.s = v; return nil }
+func (f *stringFlag) IsBoolFlag() bool   { return f.isBool }
 
 // parseConfig reads args (without the subcommand) and the environment.
 func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -77,7 +92,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		if v := getenv(o.env); v != "" {
 			def = v
 		}
-		vals[o.flag] = fs.String(o.flag, def, fmt.Sprintf("%s (env %s)", o.usage, o.env))
+		v := &stringFlag{s: def, isBool: def == "false" || def == "true"}
+		fs.Var(v, o.flag, fmt.Sprintf("%s (env %s)", o.usage, o.env))
+		vals[o.flag] = &v.s
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -119,6 +136,10 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			return config{}, fmt.Errorf("-cursor-key: must be at least 32 characters")
 		}
 		c.CursorKey = []byte(k)
+	}
+	c.StreamKey = *vals["stream-key"]
+	if c.AllowPrivate, err = strconv.ParseBool(*vals["allow-private-destinations"]); err != nil {
+		return config{}, fmt.Errorf("-allow-private-destinations: want true or false")
 	}
 	c.AdminToken = *vals["admin-token"]
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

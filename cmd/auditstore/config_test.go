@@ -41,6 +41,17 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+func TestConfigBoolFlagAlone(t *testing.T) {
+	c, err := parseConfig("serve", []string{"-allow-private-destinations"}, env(nil), io.Discard)
+	if err != nil || !c.AllowPrivate {
+		t.Fatalf("bare -allow-private-destinations: %v %v, want true", c.AllowPrivate, err)
+	}
+	c, err = parseConfig("serve", nil, env(map[string]string{"AUDITSTORE_ALLOW_PRIVATE_DESTINATIONS": "true"}), io.Discard)
+	if err != nil || !c.AllowPrivate {
+		t.Fatalf("env: %v %v, want true", c.AllowPrivate, err)
+	}
+}
+
 func TestConfigPlans(t *testing.T) {
 	c, err := parseConfig("serve", nil, env(nil), nil)
 	if err != nil {
@@ -74,6 +85,8 @@ func TestConfigRejects(t *testing.T) {
 		{[]string{"-clickhouse-database", "a;DROP"}, "database name"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"-nope"}, "flag provided but not defined"},
+		{[]string{"-allow-private-destinations=maybe"}, "-allow-private-destinations"},
+		{[]string{"-cursor-key", "short"}, "-cursor-key"},
 	} {
 		_, err := parseConfig("serve", tt.args, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/httpx"
@@ -25,6 +26,7 @@ type routes struct {
 	pipe    *ingest.Pipeline
 	queries *query.Handler
 	exports *exporter.Exporter
+	streams *stream.Service
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -43,6 +45,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	rt.pipe.Routes(api, tenant.Require)
 	rt.queries.Routes(api)
 	rt.exports.Routes(api, tenant.Require)
+	rt.streams.Routes(api, tenant.Require)
 	return r
 }
 

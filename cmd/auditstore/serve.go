@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
@@ -153,9 +155,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		return err
 	}
 
+	key, err := streamKey(cfg, log)
+	if err != nil {
+		return err
+	}
+	scfg := stream.DefaultConfig()
+	scfg.Key, scfg.AllowPrivate = key, cfg.AllowPrivate
+	streams, err := stream.New(b.conn, pipe, rec, scfg, log, reg)
+	if err != nil {
+		return err
+	}
+	streamsDone := make(chan struct{})
+	go func() { streams.Run(bg); close(streamsDone) }()
+
 	h := newHealth(b, pipe)
 	srv := &http.Server{
-		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports}),
+		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -184,10 +199,49 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	fcancel()
 	stopBG()
 	<-pipeDone
+	<-streamsDone
 	if err := pipe.Close(); err != nil {
 		log.Error("close write-ahead log", "error", err)
 	}
 	return serveErr
+}
+
+// streamKey returns the key sealing stream credentials: -stream-key, or
+// the one in DATA/stream.key, created (0600) on the first start.
+func streamKey(cfg config, log *slog.Logger) ([]byte, error) {
+	text := cfg.StreamKey
+	if text == "" {
+		path := filepath.Join(cfg.DataDir, "stream.key")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			text = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			text = stream.NewKey()
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, err
+			}
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("create %s: %w", path, err)
+			}
+			_, err = f.WriteString(text + "\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, fmt.Errorf("write %s: %w", path, err)
+			}
+			log.Warn("created a stream key; back it up, and give every instance the same one (-stream-key)", "path", path)
+		default:
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	key, err := stream.ParseKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("stream key: %w", err)
+	}
+	return key, nil
 }
 
 // exportSelector compiles export filters with the query package, exactly
