@@ -21,54 +21,50 @@ type aggShape struct {
 // there were more). Rows come ordered by bucket, then the kept groups
 // before "other", then by count descending and group values.
 //
-// With a.Top > 0 and a.GroupBy set, a subquery ranks the group value
-// combinations by count over the whole range (ties by values) and keeps
-// a.Top of them; every other row is folded into the "other" group, whose
-// group values are empty and whose distinct counts are computed over all
-// its events (not summed).
+// With a.Top > 0 and a.GroupBy set, the group value combinations are
+// ranked by count over the whole range (ties by values) and all but the
+// first a.Top are folded into one "other" group, whose group values are
+// empty and whose distinct counts are computed over all its events (partial
+// states merged, not summed). One pass over the events serves both.
 func CompileAggregate(org string, f schema.Filter, a schema.Aggregate, maxRows int) (Statement, aggShape) {
 	b := newBuilder()
 	w := joinWhere(where(b, org, f))
-	cols := make([]string, 0, len(a.GroupBy))
+	var cols []string
 	for _, g := range a.GroupBy {
 		if c, ok := g.Column(); ok {
 			cols = append(cols, c)
 		}
 	}
-	shape := aggShape{groups: a.GroupBy, metrics: a.Metrics}
-	var sel, group, order []string
+	bucket, bucketed := a.Interval.Bucket()
+	shape := aggShape{groups: a.GroupBy, bucketed: bucketed, metrics: a.Metrics}
+	var sql string
 	if a.Top > 0 && len(cols) > 0 {
-		key := cols[0]
-		if len(cols) > 1 {
-			key = "(" + strings.Join(cols, ", ") + ")"
-		}
-		ranked := make([]string, len(cols))
-		for i, c := range cols {
-			ranked[i] = c + " ASC"
-		}
-		sub := "SELECT " + strings.Join(cols, ", ") + "\n  " + from + "\n  " +
-			strings.ReplaceAll(w, "\n", "\n  ") + "\n  GROUP BY " + strings.Join(cols, ", ") +
-			"\n  ORDER BY count() DESC, " + strings.Join(ranked, ", ") +
-			"\n  LIMIT " + b.named("top", "UInt32", strconv.Itoa(a.Top))
-		sel = append(sel, key+" IN (\n  "+sub+"\n) AS is_top")
-		for i, c := range cols {
-			sel = append(sel, "if(is_top, "+c+", '') AS g"+strconv.Itoa(i))
-		}
-		group = append(group, "is_top")
+		sql = topSQL(b, w, cols, bucket, a)
 	} else {
-		sel = append(sel, "1 AS is_top")
-		for i, c := range cols {
-			sel = append(sel, c+" AS g"+strconv.Itoa(i))
-		}
+		sql = plainSQL(w, cols, bucket, a)
 	}
-	for i := range cols {
-		group = append(group, "g"+strconv.Itoa(i))
-	}
-	if expr, ok := a.Interval.Bucket(); ok {
-		shape.bucketed = true
-		sel = append(sel, expr+" AS t")
-		group = append(group, "t")
+	var order []string
+	if bucketed {
 		order = append(order, "t ASC")
+	}
+	order = append(order, "is_top DESC", "n DESC")
+	for i := range cols {
+		order = append(order, "g"+strconv.Itoa(i)+" ASC")
+	}
+	sql += "\nORDER BY " + strings.Join(order, ", ") + "\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(maxRows+1))
+	return Statement{SQL: sql, Params: b.params}, shape
+}
+
+// plainSQL groups the events directly.
+func plainSQL(where string, cols []string, bucket string, a schema.Aggregate) string {
+	sel := []string{"1 AS is_top"}
+	var group []string
+	for i, c := range cols {
+		g := "g" + strconv.Itoa(i)
+		sel, group = append(sel, c+" AS "+g), append(group, g)
+	}
+	if bucket != "" {
+		sel, group = append(sel, bucket+" AS t"), append(group, "t")
 	}
 	sel = append(sel, "count() AS n")
 	for i, m := range a.Metrics {
@@ -76,15 +72,44 @@ func CompileAggregate(org string, f schema.Filter, a schema.Aggregate, maxRows i
 			sel = append(sel, expr+" AS m"+strconv.Itoa(i))
 		}
 	}
-	order = append(order, "is_top DESC", "n DESC")
-	for i := range cols {
-		order = append(order, "g"+strconv.Itoa(i)+" ASC")
-	}
-	sql := "SELECT " + strings.Join(sel, ",\n  ") + "\n" + from + "\n" + w
+	sql := "SELECT " + strings.Join(sel, ",\n  ") + "\n" + from + "\n" + where
 	if len(group) > 0 {
 		sql += "\nGROUP BY " + strings.Join(group, ", ")
 	}
-	sql += "\nORDER BY " + strings.Join(order, ", ") +
-		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(maxRows+1))
-	return Statement{SQL: sql, Params: b.params}, shape
+	return sql
 }
+
+// topSQL groups the events by value combination (and bucket) with partial
+// metric states, ranks the combinations by their total count, and folds
+// those ranked beyond a.Top.
+func topSQL(b *builder, where string, cols []string, bucket string, a schema.Aggregate) string {
+	var inner, keys, ranked, outer, group []string
+	for i, c := range cols {
+		k := "k" + strconv.Itoa(i)
+		inner, keys, ranked = append(inner, c+" AS "+k), append(keys, k), append(ranked, k+" ASC")
+		outer = append(outer, "if(is_top, "+k+", '') AS g"+strconv.Itoa(i))
+		group = append(group, "g"+strconv.Itoa(i))
+	}
+	innerGroup := slicesClone(keys)
+	if bucket != "" {
+		inner, innerGroup = append(inner, bucket+" AS t"), append(innerGroup, "t")
+		outer, group = append(outer, "t"), append(group, "t")
+	}
+	inner = append(inner, "count() AS c")
+	outer = append(outer, "sum(c) AS n")
+	for i, m := range a.Metrics {
+		if fn, args, ok := m.Func(); ok {
+			s := "s" + strconv.Itoa(i)
+			inner = append(inner, fn+"State("+args+") AS "+s)
+			outer = append(outer, fn+"Merge("+s+") AS m"+strconv.Itoa(i))
+		}
+	}
+	return "SELECT rk <= " + b.named("top", "UInt32", strconv.Itoa(a.Top)) + " AS is_top,\n  " + strings.Join(outer, ",\n  ") +
+		"\nFROM (\n  SELECT *, dense_rank() OVER (ORDER BY total DESC, " + strings.Join(ranked, ", ") + ") AS rk" +
+		"\n  FROM (\n    SELECT *, sum(c) OVER (PARTITION BY " + strings.Join(keys, ", ") + ") AS total" +
+		"\n    FROM (\n      SELECT " + strings.Join(inner, ", ") + "\n      " + from + "\n      " +
+		strings.ReplaceAll(where, "\n", "\n      ") + "\n      GROUP BY " + strings.Join(innerGroup, ", ") +
+		"\n    )\n  )\n)\nGROUP BY is_top, " + strings.Join(group, ", ")
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }

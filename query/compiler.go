@@ -196,7 +196,24 @@ func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 		or = append(or, "(JSONType("+args+") = 'Bool' AND "+
 			b.in("JSONExtractBool("+args+")", prefix+"b", "Bool", bools)+")")
 	}
-	return orGroup(or)
+	cond := orGroup(or)
+	if len(nums) > 0 {
+		return cond
+	}
+	// Parsing JSON is the cost of a metadata filter. In a document without
+	// a backslash, every string is written as it is, so a document that
+	// contains none of the values cannot match: a plain substring search
+	// rules it out first. (A number may be written many ways, so values
+	// that read as numbers get no such shortcut.)
+	needles := make([]string, 0, len(m.Values))
+	for _, v := range m.Values {
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+			return cond
+		}
+		needles = append(needles, b.param(prefix+"p", typeString, v))
+	}
+	return "(position(" + schema.ColEventMetadata + ", '\\\\') > 0 OR multiSearchAny(" + schema.ColEventMetadata +
+		", [" + strings.Join(needles, ", ") + "]))\n  AND " + cond
 }
 
 func orGroup(or []string) string {
@@ -299,19 +316,34 @@ var selectEvents = "SELECT " + strings.Join(schema.StoredColumns, ", ")
 // mode the p.Limit+1 rows after p.After, the extra row telling whether a
 // next page exists.
 func CompileList(org string, f schema.Filter, s schema.Sort, p schema.Page) Statement {
+	return compileList(org, f, s, p.Limit, p.Offset(), p.After)
+}
+
+// compileList compiles limit rows after skipping offset, or the limit+1
+// rows after a position.
+func compileList(org string, f schema.Filter, s schema.Sort, limit, offset int, after *schema.Position) Statement {
 	b := newBuilder()
 	conds := where(b, org, f)
 	keys := s.Keys()
-	limit := p.Limit
-	if p.After != nil {
-		conds = append(conds, keyset(b, keys, *p.After))
+	if after != nil {
+		conds = append(conds, keyset(b, keys, *after))
 		limit++
 	}
 	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(keys) +
 		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
-	if off := p.Offset(); off > 0 {
-		sql += " OFFSET " + b.named("offset", "UInt64", strconv.Itoa(off))
+	if offset > 0 {
+		sql += " OFFSET " + b.named("offset", "UInt64", strconv.Itoa(offset))
 	}
+	return Statement{SQL: sql, Params: b.params}
+}
+
+// CompileHourlyCounts compiles the number of org's events under f per UTC
+// hour of their timestamp (hours without events absent), oldest first:
+// the total of a list, and where in time each of its pages lies.
+func CompileHourlyCounts(org string, f schema.Filter) Statement {
+	b := newBuilder()
+	sql := "SELECT toStartOfHour(timestamp) AS hour, count() AS events\n" + from + "\n" + joinWhere(where(b, org, f)) +
+		"\nGROUP BY hour\nORDER BY hour ASC"
 	return Statement{SQL: sql, Params: b.params}
 }
 

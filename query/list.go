@@ -3,37 +3,42 @@ package query
 import (
 	"context"
 	"crypto/sha256"
+	"time"
 
 	"github.com/auditstore/auditstore/schema"
 )
 
-// page runs one page of a list. Keyset mode reads Limit+1 rows to learn
-// whether more follow. Page mode runs the count alongside the page (both
-// from the same compiled conditions), so the page costs the slower of the
-// two rather than their sum.
+// cursorWindow is how far from the cursor a keyset page first looks when
+// sorting by time; only when that holds too few events does it read the
+// whole remaining range.
+const cursorWindow = 24 * time.Hour
+
+// page runs one page of a list.
+//
+// Sorted by time, FINAL cannot read in order and stop early: a page would
+// merge the whole time range. So page mode first counts the events per
+// hour (one pass over the key columns, which gives the total) and then
+// reads the page from the hours that hold it only; keyset mode reads the
+// day after the cursor first. Other sorts run the count alongside the page,
+// both from the same compiled conditions.
 func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
 	bind [sha256.Size]byte) (ListResponse, error) {
-	res := ListResponse{Events: []schema.StoredEvent{}}
 	var (
-		total    uint64
-		countErr error
-		counted  = make(chan struct{})
+		rows  []storedRow
+		total uint64
+		err   error
 	)
-	if pg.After == nil {
-		go func() {
-			defer close(counted)
-			total, countErr = h.store.count(ctx, CompileCount(org, f))
-		}()
+	switch {
+	case pg.After != nil:
+		rows, err = h.afterCursor(ctx, org, f, s, pg)
+	case s.By == schema.SortTimestamp:
+		rows, total, err = h.pageByTime(ctx, org, f, s, pg)
+	default:
+		rows, total, err = h.pageAndCount(ctx, org, f, s, pg)
 	}
-	rows, err := h.store.events(ctx, CompileList(org, f, s, pg))
-	if pg.After == nil {
-		<-counted
-	}
+	res := ListResponse{Events: []schema.StoredEvent{}}
 	if err != nil {
 		return res, err
-	}
-	if countErr != nil {
-		return res, countErr
 	}
 	more := false
 	if pg.After != nil {
@@ -54,4 +59,97 @@ func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schem
 		res.NextCursor = &next
 	}
 	return res, nil
+}
+
+func (h *Handler) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	var (
+		total    uint64
+		countErr error
+		counted  = make(chan struct{})
+	)
+	go func() {
+		defer close(counted)
+		total, countErr = h.store.count(ctx, CompileCount(org, f))
+	}()
+	rows, err := h.store.events(ctx, CompileList(org, f, s, pg))
+	<-counted
+	if err == nil {
+		err = countErr
+	}
+	return rows, total, err
+}
+
+func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	hours, err := h.store.hourly(ctx, CompileHourlyCounts(org, f))
+	if err != nil {
+		return nil, 0, err
+	}
+	var total uint64
+	for _, hc := range hours {
+		total += hc.n
+	}
+	if uint64(pg.Offset()) >= total {
+		return nil, total, nil
+	}
+	from, to, skip := window(hours, s.Desc, uint64(pg.Offset()), uint64(pg.Limit))
+	nf := narrow(f, from, to)
+	rows, err := h.store.events(ctx, compileList(org, nf, s, pg.Limit, int(skip), nil))
+	return rows, total, err
+}
+
+// window finds the hours holding the events of ranks [offset, offset+limit)
+// in the order given by desc: the time range [from, to) they span, and how
+// many events of that range come before the page.
+func window(hours []hourCount, desc bool, offset, limit uint64) (from, to time.Time, skip uint64) {
+	n := len(hours)
+	at := func(i int) hourCount {
+		if desc {
+			return hours[n-1-i]
+		}
+		return hours[i]
+	}
+	var cum uint64
+	first, last := -1, 0
+	for i := range n {
+		hc := at(i)
+		if first < 0 && cum+hc.n > offset {
+			first, skip = i, offset-cum
+		}
+		if cum < offset+limit {
+			last = i
+		}
+		cum += hc.n
+	}
+	a, b := at(first).hour, at(last).hour
+	if desc {
+		a, b = b, a
+	}
+	return a, b.Add(time.Hour), skip
+}
+
+// narrow returns f restricted to [from, to).
+func narrow(f schema.Filter, from, to time.Time) schema.Filter {
+	if f.From.IsZero() || from.After(f.From) {
+		f.From = from
+	}
+	if f.To.IsZero() || to.Before(f.To) {
+		f.To = to
+	}
+	return f
+}
+
+func (h *Handler) afterCursor(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
+	if s.By == schema.SortTimestamp {
+		at := pg.After.Timestamp
+		from, to := at, at.Add(cursorWindow)
+		if s.Desc {
+			from, to = at.Add(-cursorWindow), at.Add(time.Millisecond)
+		}
+		nf := narrow(f, from, to)
+		rows, err := h.store.events(ctx, compileList(org, nf, s, pg.Limit, 0, pg.After))
+		if err != nil || len(rows) > pg.Limit || (nf.From.Equal(f.From) && nf.To.Equal(f.To)) {
+			return rows, err
+		}
+	}
+	return h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, pg.After))
 }

@@ -324,18 +324,27 @@ const (
 // Metrics lists the valid metrics.
 var Metrics = []Metric{MetricCount, MetricActors, MetricResources, MetricIPs}
 
-var metricExprs = map[Metric]string{
-	MetricCount:     "count()",
-	MetricActors:    "uniqExactIf(actor_id, actor_id != '')",
-	MetricResources: "uniqExactIf(resource_type, resource_id, resource_id != '')",
-	MetricIPs:       "uniqExactIf(ip_address, ip_address != '')",
+// metricFuncs are the aggregate function and arguments of each metric.
+var metricFuncs = map[Metric][2]string{
+	MetricCount:     {"count", ""},
+	MetricActors:    {"uniqExactIf", "actor_id, actor_id != ''"},
+	MetricResources: {"uniqExactIf", "resource_type, resource_id, resource_id != ''"},
+	MetricIPs:       {"uniqExactIf", "ip_address, ip_address != ''"},
 }
 
 // Expr returns the SQL aggregate expression of m; ok is false for an
 // unknown metric.
 func (m Metric) Expr() (expr string, ok bool) {
-	expr, ok = metricExprs[m]
-	return expr, ok
+	f, ok := metricFuncs[m]
+	return f[0] + "(" + f[1] + ")", ok
+}
+
+// Func returns the aggregate function of m and its arguments, for
+// compilers that combine partial states (fn+"State(args)", then
+// fn+"Merge(state)"); ok is false for an unknown metric.
+func (m Metric) Func() (fn, args string, ok bool) {
+	f, ok := metricFuncs[m]
+	return f[0], f[1], ok
 }
 
 // Aggregate limits.

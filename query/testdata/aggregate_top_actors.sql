@@ -1,21 +1,23 @@
 -- GET /v1/aggregates?groupBy=actorId&top=10&metrics=count,resources,ips
-SELECT actor_id IN (
-  SELECT actor_id
-  FROM events FINAL
-  WHERE org_id = {org:String}
-    AND expires_at > now64(3)
-  GROUP BY actor_id
-  ORDER BY count() DESC, actor_id ASC
-  LIMIT {top:UInt32}
-) AS is_top,
-  if(is_top, actor_id, '') AS g0,
-  count() AS n,
-  count() AS m0,
-  uniqExactIf(resource_type, resource_id, resource_id != '') AS m1,
-  uniqExactIf(ip_address, ip_address != '') AS m2
-FROM events FINAL
-WHERE org_id = {org:String}
-  AND expires_at > now64(3)
+SELECT rk <= {top:UInt32} AS is_top,
+  if(is_top, k0, '') AS g0,
+  sum(c) AS n,
+  countMerge(s0) AS m0,
+  uniqExactIfMerge(s1) AS m1,
+  uniqExactIfMerge(s2) AS m2
+FROM (
+  SELECT *, dense_rank() OVER (ORDER BY total DESC, k0 ASC) AS rk
+  FROM (
+    SELECT *, sum(c) OVER (PARTITION BY k0) AS total
+    FROM (
+      SELECT actor_id AS k0, count() AS c, countState() AS s0, uniqExactIfState(resource_type, resource_id, resource_id != '') AS s1, uniqExactIfState(ip_address, ip_address != '') AS s2
+      FROM events FINAL
+      WHERE org_id = {org:String}
+        AND expires_at > now64(3)
+      GROUP BY k0
+    )
+  )
+)
 GROUP BY is_top, g0
 ORDER BY is_top DESC, n DESC, g0 ASC
 LIMIT {limit:UInt32}

@@ -1,0 +1,327 @@
+// Command query measures the query endpoints at scale: it loads generated
+// events (bench/gen: many orgs of skewed sizes over 90 days) into
+// ClickHouse in time order, as a steady ingest would, then times each
+// query shape through the real handler stack (tenant middleware, parser,
+// compiler, store) over HTTP on loopback, and prints p50/p99 per shape as
+// a Markdown table, with a second table of what FINAL costs.
+//
+//	go run ./bench/query -events 10000000 -orgs 120
+//
+// It starts its own embedded engine in a temporary directory unless
+// -clickhouse names a server (whose database -database it replaces).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/gin-gonic/gin"
+
+	"github.com/auditstore/auditstore/bench/gen"
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/query"
+	"github.com/auditstore/auditstore/schema"
+)
+
+// discard records nothing: the benchmark times the queries, not the audit
+// pipeline (the server records through the ingest write-ahead log).
+type discard struct{}
+
+func (discard) Record(context.Context, string, schema.Event) error { return nil }
+
+func main() {
+	var (
+		events   = flag.Int("events", 10_000_000, "events to load")
+		orgs     = flag.Int("orgs", 120, "orgs")
+		seed     = flag.Uint64("seed", 1, "generator seed")
+		batch    = flag.Int("batch", 100_000, "rows per INSERT")
+		runs     = flag.Int("runs", 100, "timed requests per shape and org choice")
+		addr     = flag.String("clickhouse", "", "host:port of a ClickHouse server (native protocol); empty starts the embedded engine")
+		database = flag.String("database", "auditstore_bench_query", "database on that server, dropped and recreated")
+		settle   = flag.Duration("settle", 5*time.Minute, "longest wait for background merges after loading")
+		out      = flag.String("out", "", "also write the Markdown report to this file")
+		hold     = flag.Bool("hold", false, "after the report, keep ClickHouse running (for EXPLAIN by hand) until interrupted")
+	)
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ccfg := chconn.DefaultConfig()
+	ccfg.Database = *database
+	if *addr == "" {
+		work, err := os.MkdirTemp("", "auditstore-bench-query-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(work)
+		e := benchutil.Engine(ctx, filepath.Join(work, "ch"))
+		defer e.Stop(context.Background())
+		ccfg.Addr = e.Addr()
+		log.Printf("embedded engine: native %s, HTTP %s, database %s", e.Addr(), e.HTTPAddr(), *database)
+	} else {
+		ccfg.Addr = *addr
+		if err := chconn.Drop(ctx, ccfg, *database); err != nil {
+			log.Fatal(err)
+		}
+	}
+	conn, err := chconn.Open(ctx, ccfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := migrate.Run(ctx, conn, quiet); err != nil {
+		log.Fatal(err)
+	}
+
+	gcfg := gen.DefaultConfig()
+	gcfg.Seed, gcfg.Orgs, gcfg.Events = *seed, *orgs, *events
+	gcfg.End = time.Now().UTC().Truncate(time.Millisecond)
+	g, err := gen.New(gcfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	loadStart := time.Now()
+	samp := load(ctx, conn, g, gcfg, *batch)
+	loadTime := time.Since(loadStart)
+	merged := settleMerges(ctx, conn, *settle)
+	parts, bytes := partStats(ctx, conn)
+
+	h, keys := handlerStack(ctx, conn, g, quiet)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	var rep strings.Builder
+	fmt.Fprintf(&rep, "\n## Query benchmark\n\n`go run ./bench/query -events %d -orgs %d` on %s, ClickHouse %s (%s).\n\n",
+		*events, *orgs, benchutil.Machine(), serverVersion(ctx, conn), map[bool]string{true: "embedded engine", false: "server " + *addr}[*addr == ""])
+	largest := g.Orgs()[0]
+	fmt.Fprintf(&rep, "Data: %d events of %d orgs over 90 days (largest %s: %.1f%%, about %d events; plans free 7 d, pro 90 d, enterprise 365 d), "+
+		"%.1f%% re-sent copies; metadata about 300 bytes. Loaded in time order in INSERTs of %d rows: %s (%.0f events/s); "+
+		"then %s of background merges, leaving %d active parts, %.2f GiB on disk.\n\n",
+		*events, *orgs, largest.ID, largest.Share*100, int(largest.Share*float64(*events)), gcfg.ResendRate*100, *batch,
+		loadTime.Round(time.Second), float64(*events)/loadTime.Seconds(), merged.Round(time.Second), parts, float64(bytes)/(1<<30))
+	fmt.Fprintf(&rep, "Each shape: %d requests one after another through the real handler stack (tenant middleware, parser, "+
+		"compiler, ClickHouse, JSON) over HTTP on loopback, at orgs drawn by size (a request lands on an org in proportion to its events), "+
+		"and %d more at the largest org alone. Page shapes answer 50 events with total and pages (count and page run side by side).\n\n", *runs, *runs)
+	fmt.Fprintf(&rep, "| shape | p50 | p99 | p50 largest org | p99 largest org | target (p99) |\n|---|---|---|---|---|---|\n")
+	client := &http.Client{Timeout: time.Minute}
+	rng := rand.New(rand.NewPCG(*seed, 99))
+	for _, s := range shapes {
+		all := timeShape(client, srv.URL, s, pickWeighted(g, samp, rng), keys, samp, gcfg.End, *runs, rng)
+		big := timeShape(client, srv.URL, s, func() string { return largest.ID }, keys, samp, gcfg.End, *runs, rng)
+		target := "100 ms"
+		if s.aggregate {
+			target = "300 ms"
+		}
+		fmt.Fprintf(&rep, "| %s | %s | %s | %s | %s | %s |\n", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)), target)
+		log.Printf("%s: p50 %s p99 %s; largest org p50 %s p99 %s", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)))
+	}
+	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, *runs/2, rng)
+	fmt.Print(rep.String())
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(rep.String()), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *hold {
+		log.Printf("holding ClickHouse at %s (database %s); interrupt to end", ccfg.Addr, *database)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+	}
+}
+
+type stack struct {
+	http.Handler
+	qh *query.Handler
+}
+
+// handlerStack builds what the server serves: the tenant middleware in
+// front of the query routes, with one read key per org.
+func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 *slog.Logger) (stack, map[string]string) {
+	tcfg := tenant.DefaultConfig()
+	tcfg.AdminToken = "bench-admin-token-0123456789"
+	tenants, err := tenant.New(conn, discard{}, tcfg, log0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, o := range g.Orgs() {
+		if _, err := tenants.CreateOrg(ctx, tenant.Attribution{}, o.ID, o.Plan.Name); err != nil {
+			log.Fatal(err)
+		}
+		_, token, err := tenants.CreateKey(ctx, tenant.Attribution{}, o.ID, "read", "bench")
+		if err != nil {
+			log.Fatal(err)
+		}
+		keys[o.ID] = token
+	}
+	qh, err := query.New(conn, discard{}, query.DefaultConfig(), log0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(httpx.Errors(log0), tenants.Middleware())
+	qh.Routes(r)
+	return stack{Handler: r, qh: qh}, keys
+}
+
+// pickWeighted draws orgs in proportion to their size, among those with
+// samples.
+func pickWeighted(g *gen.Generator, s *samples, rng *rand.Rand) func() string {
+	var ids []string
+	var cdf []float64
+	acc := 0.0
+	for _, o := range g.Orgs() {
+		if len(s.byOrg[o.ID]) > 0 {
+			acc += o.Share
+			ids, cdf = append(ids, o.ID), append(cdf, acc)
+		}
+	}
+	return func() string {
+		i := sort.SearchFloat64s(cdf, rng.Float64()*acc)
+		return ids[min(i, len(ids)-1)]
+	}
+}
+
+func timeShape(client *http.Client, base string, s shape, org func() string, keys map[string]string, samp *samples,
+	now time.Time, runs int, rng *rand.Rand) []time.Duration {
+	var d []time.Duration
+	for i := -3; i < runs; i++ { // three warm-up requests
+		o := org()
+		l := samp.byOrg[o]
+		target := s.target(now, l[rng.IntN(len(l))])
+		req, _ := http.NewRequest(http.MethodGet, base+target, nil)
+		req.Header.Set("Authorization", "Bearer "+keys[o])
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Fatalf("%s: %v", target, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		el := time.Since(start)
+		if resp.StatusCode != http.StatusOK {
+			log.Fatalf("%s: %d %s", target, resp.StatusCode, body)
+		}
+		if i >= 0 {
+			d = append(d, el)
+		}
+	}
+	return d
+}
+
+// finalTable times compiled statements at the largest org three ways, to
+// show what FINAL costs and what the read settings win back.
+func finalTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, qh *query.Handler, org string, samp *samples,
+	now time.Time, runs int, rng *rand.Rand) {
+	_, _, _, readSettings, err := qh.Selection(ctx, org, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(rep, "\nWhat FINAL costs: statements compiled by the query package, run directly at the largest org, p50 / p99 of %d runs each.\n\n", runs)
+	fmt.Fprintf(rep, "| statement |")
+	for _, v := range variants {
+		fmt.Fprintf(rep, " %s |", v.name)
+	}
+	fmt.Fprintf(rep, "\n|---|%s\n", strings.Repeat("---|", len(variants)))
+	for _, s := range statements {
+		fmt.Fprintf(rep, "| %s |", s.name)
+		for _, v := range variants {
+			var d []time.Duration
+			for i := -2; i < runs; i++ {
+				l := samp.byOrg[org]
+				st := s.st(org, now, l[rng.IntN(len(l))])
+				sql := st.SQL
+				if !v.final {
+					sql = strings.ReplaceAll(sql, " FINAL", "")
+				}
+				set := clickhouse.Settings{}
+				if v.settings {
+					for k, val := range readSettings {
+						set[k] = val
+					}
+				}
+				qctx := clickhouse.Context(ctx, clickhouse.WithParameters(st.WireParams()), clickhouse.WithSettings(set))
+				start := time.Now()
+				rows, err := conn.Query(qctx, sql)
+				if err != nil {
+					log.Fatalf("%s (%s): %v", s.name, v.name, err)
+				}
+				for rows.Next() {
+				}
+				rows.Close()
+				if i >= 0 {
+					d = append(d, time.Since(start))
+				}
+			}
+			fmt.Fprintf(rep, " %s / %s |", ms(pct(d, 50)), ms(pct(d, 99)))
+		}
+		fmt.Fprintln(rep)
+	}
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func serverVersion(ctx context.Context, conn driver.Conn) string {
+	var v string
+	_ = conn.QueryRow(ctx, "SELECT version()").Scan(&v)
+	return v
+}
+
+// settleMerges waits until no merge has run for a few seconds (or max),
+// as a table looks between bursts of ingest.
+func settleMerges(ctx context.Context, conn driver.Conn, max time.Duration) time.Duration {
+	start, quiet := time.Now(), 0
+	for time.Since(start) < max && quiet < 5 {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = currentDatabase()").Scan(&n); err != nil {
+			log.Fatal(err)
+		}
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(time.Second)
+	}
+	return time.Since(start)
+}
+
+func partStats(ctx context.Context, conn driver.Conn) (parts, bytes uint64) {
+	err := conn.QueryRow(ctx, "SELECT count(), sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").
+		Scan(&parts, &bytes)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return parts, bytes
+}

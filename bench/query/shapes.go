@@ -1,0 +1,126 @@
+package main
+
+import (
+	"net/url"
+	"time"
+
+	"github.com/auditstore/auditstore/query"
+	"github.com/auditstore/auditstore/schema"
+)
+
+// shape is one kind of request the benchmark times: the URL for an org
+// and one of its sampled events, and whether it is a page shape (target
+// p99 ≤ 100 ms) or an aggregate (≤ 300 ms).
+type shape struct {
+	name      string
+	aggregate bool
+	target    func(now time.Time, x sample) string
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func enc(kv ...string) string {
+	q := url.Values{}
+	for i := 0; i < len(kv); i += 2 {
+		q.Add(kv[i], kv[i+1])
+	}
+	return q.Encode()
+}
+
+// shapes are the seven shapes, then a few more of interest.
+var shapes = []shape{
+	{"page: org, last 30 days", false, func(now time.Time, _ sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "limit", "50")
+	}},
+	{"page: + event type and project", false, func(now time.Time, x sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "eventType", x.eventType, "projectId", x.project)
+	}},
+	{"resource timeline", false, func(_ time.Time, x sample) string {
+		return "/v1/resources/" + url.PathEscape(x.resType) + "/" + url.PathEscape(x.resID) + "/events"
+	}},
+	{"trace", false, func(_ time.Time, x sample) string {
+		return "/v1/traces/" + url.PathEscape(x.trace) + "/events"
+	}},
+	{"metadata filter, 30 days", false, func(now time.Time, x sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "metadata.secretPath", x.secretPath)
+	}},
+	{"hourly histogram, 30 days", true, func(now time.Time, _ sample) string {
+		return "/v1/aggregates?" + enc("interval", "hour", "from", rfc(now.Add(-30*24*time.Hour)))
+	}},
+	{"top-10 actors, 90 days", true, func(now time.Time, _ sample) string {
+		return "/v1/aggregates?" + enc("groupBy", "actorId", "top", "10", "from", rfc(now.Add(-90*24*time.Hour)))
+	}},
+	{"page: actor, 30 days", false, func(now time.Time, x sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "actorId", x.actorID)
+	}},
+	{"page: email search box", false, func(now time.Time, x sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "actorEmailContains", prefixOf(x.email))
+	}},
+	{"page 20 by number, 30 days", false, func(now time.Time, _ sample) string {
+		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "page", "20")
+	}},
+	{"top-10 actors + distinct resources, 90 days", true, func(now time.Time, _ sample) string {
+		return "/v1/aggregates?" + enc("groupBy", "actorId", "top", "10", "metrics", "count,resources", "from", rfc(now.Add(-90*24*time.Hour)))
+	}},
+	{"event types, 30 days", true, func(now time.Time, _ sample) string {
+		return "/v1/event-types?" + enc("from", rfc(now.Add(-30*24*time.Hour)))
+	}},
+}
+
+func prefixOf(email string) string {
+	if len(email) > 6 {
+		return email[:6]
+	}
+	if email == "" {
+		return "ada"
+	}
+	return email
+}
+
+// variant is one way of running a compiled statement for the FINAL table.
+type variant struct {
+	name     string
+	final    bool
+	settings bool // the read settings of the query package
+}
+
+var variants = []variant{
+	{"as served: FINAL + read settings", true, true},
+	{"FINAL, server defaults", true, false},
+	{"no FINAL (may show re-sent copies)", false, false},
+}
+
+// statement is a compiled query for the FINAL table.
+type statement struct {
+	name string
+	st   func(org string, now time.Time, x sample) query.Statement
+}
+
+var statements = []statement{
+	{"page rows: org, 30 days (whole range)", func(org string, now time.Time, _ sample) query.Statement {
+		return query.CompileList(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	}},
+	{"page rows: org, last hour (as narrowed)", func(org string, now time.Time, _ sample) query.Statement {
+		return query.CompileList(org, schema.Filter{From: now.Add(-time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	}},
+	{"hourly counts: org, 30 days (the total)", func(org string, now time.Time, _ sample) query.Statement {
+		return query.CompileHourlyCounts(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
+	}},
+	{"resource timeline rows", func(org string, _ time.Time, x sample) query.Statement {
+		f := schema.Filter{}
+		f.Add(schema.FieldResourceType, x.resType)
+		f.Add(schema.FieldResourceID, x.resID)
+		return query.CompileList(org, f, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	}},
+	{"hourly histogram, 30 days", func(org string, now time.Time, _ sample) query.Statement {
+		st, _ := query.CompileAggregate(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)},
+			schema.Aggregate{Interval: schema.IntervalHour, Metrics: []schema.Metric{schema.MetricCount}}, 10000)
+		return st
+	}},
+	{"top-10 actors, 90 days", func(org string, now time.Time, _ sample) query.Statement {
+		st, _ := query.CompileAggregate(org, schema.Filter{From: now.Add(-90 * 24 * time.Hour)},
+			schema.Aggregate{GroupBy: []schema.Field{schema.FieldActorID}, Top: 10,
+				Metrics: []schema.Metric{schema.MetricCount}}, 10000)
+		return st
+	}},
+}
