@@ -16,11 +16,12 @@ const cursorWindow = 24 * time.Hour
 // page runs one page of a list.
 //
 // Sorted by time, FINAL cannot read in order and stop early: a page would
-// merge the whole time range. So page mode first counts the events per
-// hour (one pass over the key columns, which gives the total) and then
-// reads the page from the hours that hold it only; keyset mode reads the
-// day after the cursor first. Other sorts run the count alongside the page,
-// both from the same compiled conditions.
+// merge the whole time range. So the newest page is first read from the
+// last day alone (while the total is counted); another page first counts
+// the events per hour (which gives the total too) and then reads the page
+// from the hours that hold it; keyset mode reads the day after the cursor
+// first. Other sorts run the count alongside the page, both from the same
+// compiled conditions.
 func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
 	bind [sha256.Size]byte) (ListResponse, error) {
 	var (
@@ -80,6 +81,9 @@ func (h *Handler) pageAndCount(ctx context.Context, org string, f schema.Filter,
 }
 
 func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	if pg.Number == 1 && s.Desc {
+		return h.newestPage(ctx, org, f, s, pg)
+	}
 	hours, err := h.store.hourly(ctx, CompileHourlyCounts(org, f))
 	if err != nil {
 		return nil, 0, err
@@ -94,6 +98,42 @@ func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s
 	from, to, skip := window(hours, s.Desc, uint64(pg.Offset()), uint64(pg.Limit))
 	nf := narrow(f, from, to)
 	rows, err := h.store.events(ctx, compileList(org, nf, s, pg.Limit, int(skip), nil))
+	return rows, total, err
+}
+
+// newestPage serves the most asked page, the newest events: the count
+// runs alongside a read of the last day of the range, which holds the page
+// whenever it holds at least a page of events; only otherwise is the whole
+// range read.
+func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	var (
+		total    uint64
+		countErr error
+		counted  = make(chan struct{})
+	)
+	go func() {
+		defer close(counted)
+		total, countErr = h.store.count(ctx, CompileCount(org, f))
+	}()
+	last := f
+	if f.To.IsZero() {
+		last.From = time.Now().Add(-cursorWindow)
+	} else {
+		last.From = f.To.Add(-cursorWindow)
+	}
+	narrowed := last.From.After(f.From)
+	if !narrowed {
+		last = f
+	}
+	rows, err := h.store.events(ctx, compileList(org, last, s, pg.Limit, 0, nil))
+	<-counted
+	if err == nil {
+		err = countErr
+	}
+	if err != nil || len(rows) >= pg.Limit || !narrowed || uint64(len(rows)) >= total {
+		return rows, total, err
+	}
+	rows, err = h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, nil))
 	return rows, total, err
 }
 
