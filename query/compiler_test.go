@@ -104,6 +104,20 @@ func TestCompileGolden(t *testing.T) {
 		_, f := mustParse(t, "from=2026-04-01T00:00:00Z&projectId=p-1")
 		checkGolden(t, "event_types", render("GET /v1/event-types?from=2026-04-01T00:00:00Z&projectId=p-1", CompileEventTypes("acme", f, 10001)))
 	})
+	t.Run("timeline", func(t *testing.T) {
+		f := schema.Filter{From: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
+		f.Add(schema.FieldResourceType, "secret")
+		f.Add(schema.FieldResourceID, "s-42")
+		k, ok := lookupFor(f)
+		if !ok {
+			t.Fatal("a resource filter is not a timeline")
+		}
+		checkGolden(t, "timeline_total", render("total of GET /v1/resources/secret/s-42/events?from=2026-04-01T00:00:00Z", compileKeyCount("acme", k, f)))
+		checkGolden(t, "timeline_page_keys", render("keys of the page after a cursor of GET /v1/resources/secret/s-42/events",
+			compileKeyPage("acme", k, f, schema.DefaultSort(), 50, 0, after)))
+		checkGolden(t, "timeline_fetch", render("the events of a page of keys", compileFetch("acme", []schema.Position{*after, {
+			Timestamp: after.Timestamp.Add(-time.Second), ID: uuid.MustParse("0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3b")}}, schema.DefaultSort())))
+	})
 	aggs := []struct{ name, query string }{
 		{"aggregate_hourly_histogram", "interval=hour&from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z"},
 		{"aggregate_top_actors", "groupBy=actorId&top=10&metrics=count,resources,ips"},

@@ -29,7 +29,10 @@ func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schem
 		total uint64
 		err   error
 	)
+	lk, timeline := lookupFor(f)
 	switch {
+	case timeline && s.By == schema.SortTimestamp:
+		rows, total, err = h.keyPage(ctx, org, lk, f, s, pg)
 	case pg.After != nil:
 		rows, err = h.afterCursor(ctx, org, f, s, pg)
 	case s.By == schema.SortTimestamp:

@@ -217,6 +217,28 @@ func (s *store) count(ctx context.Context, st Statement) (uint64, error) {
 	return n, nil
 }
 
+// positions runs a statement selecting (timestamp, id).
+func (s *store) positions(ctx context.Context, st Statement) ([]schema.Position, error) {
+	rows, cancel, err := s.query(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer rows.Close()
+	var out []schema.Position
+	for rows.Next() {
+		var p schema.Position
+		if err := rows.Scan(&p.Timestamp, &p.ID); err != nil {
+			return nil, fmt.Errorf("read keys: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return out, nil
+}
+
 // hourCount is the number of events of one UTC hour.
 type hourCount struct {
 	hour time.Time

@@ -90,6 +90,12 @@ func TestFrequentPathsUseIndexes(t *testing.T) {
 			[]string{"PrimaryKey", "idx_event_type"}},
 		{"event by id", CompileGet("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a"),
 			[]string{"PrimaryKey", "idx_id"}},
+		{"timeline total", compileKeyCount("acme", keyLookup{schema.KeyResource, "secret/s-1"}, schema.Filter{}),
+			[]string{"PrimaryKey", "key_kind", "key in ['secret/s-1', 'secret/s-1']"}},
+		{"timeline page keys", compileKeyPage("acme", keyLookup{schema.KeyActor, "u-1"}, schema.Filter{}, schema.DefaultSort(), 50, 0, nil),
+			[]string{"PrimaryKey", "key in ['u-1', 'u-1']"}},
+		{"timeline events by key", compileFetch("acme", []schema.Position{{Timestamp: now.Add(-time.Hour), ID: genUUID(rng)}}, schema.DefaultSort()),
+			[]string{"PrimaryKey", "timestamp", "1-element set"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := explain(t, e, tc.st)

@@ -28,6 +28,16 @@ const (
 	FieldTraceID       Field = "traceId"
 )
 
+// KeysTable holds one row per event and key (a resource, an actor), sorted
+// by org, key and time: the timelines' access path (sql/0003_query.sql).
+const KeysTable = "events_by_key"
+
+// The key kinds of KeysTable.
+const (
+	KeyResource = "resource" // key: resource type + "/" + resource id
+	KeyActor    = "actor"    // key: actor id
+)
+
 // Columns of EventsTable that readers name directly.
 const (
 	ColOrgID         = "org_id"

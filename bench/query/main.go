@@ -124,6 +124,7 @@ func main() {
 	fmt.Fprintf(&rep, "Each shape: %d requests one after another through the real handler stack (tenant middleware, parser, "+
 		"compiler, ClickHouse, JSON) over HTTP on loopback, at orgs drawn by size (a request lands on an org in proportion to its events), "+
 		"and %d more at the largest org alone. Page shapes answer 50 events with total and pages (count and page run side by side).\n\n", *runs, *runs)
+	fmt.Fprintf(&rep, "Load average before timing: %s.\n\n", loadAverage())
 	fmt.Fprintf(&rep, "| shape | p50 | p99 | p50 largest org | p99 largest org | target (p99) |\n|---|---|---|---|---|---|\n")
 	client := &http.Client{Timeout: time.Minute}
 	rng := rand.New(rand.NewPCG(*seed, 99))
@@ -138,6 +139,11 @@ func main() {
 		log.Printf("%s: p50 %s p99 %s; largest org p50 %s p99 %s", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)))
 	}
 	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, *runs/2, rng)
+	_, _, _, readSettings, err := h.qh.Selection(ctx, largest.ID, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	explainTable(ctx, &rep, conn, readSettings, largest.ID, samp, gcfg.End)
 	fmt.Print(rep.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(rep.String()), 0o644); err != nil {
@@ -324,4 +330,18 @@ func partStats(ctx context.Context, conn driver.Conn) (parts, bytes uint64) {
 		log.Fatal(err)
 	}
 	return parts, bytes
+}
+
+// loadAverage is /proc/loadavg's first three fields: other work on the
+// machine inflates the figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
