@@ -31,6 +31,18 @@ func lookupFor(f schema.Filter) (keyLookup, bool) {
 	return keyLookup{}, false
 }
 
+// CompileTimeline compiles, when f is one resource or one actor (and a
+// time range) sorted by time, the statements that serve its list from
+// schema.KeysTable: the (timestamp, id) of the page p and the total. ok is
+// false for any other filter or sort, which the events table serves.
+func CompileTimeline(org string, f schema.Filter, s schema.Sort, p schema.Page) (keys, total Statement, ok bool) {
+	k, ok := lookupFor(f)
+	if !ok || s.By != schema.SortTimestamp {
+		return Statement{}, Statement{}, false
+	}
+	return compileKeyPage(org, k, f, s, p.Limit, p.Offset(), p.After), compileKeyCount(org, k, f), true
+}
+
 const fromKeys = "FROM " + schema.KeysTable + " FINAL"
 
 func keyWhere(b *builder, org string, k keyLookup, f schema.Filter) []string {

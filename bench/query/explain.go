@@ -22,11 +22,12 @@ var explained = []statement{
 	{"total: org, 30 days", func(org string, now time.Time, _ sample) query.Statement {
 		return query.CompileCount(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
 	}},
-	{"total: resource timeline", func(org string, _ time.Time, x sample) query.Statement {
-		f := schema.Filter{}
-		f.Add(schema.FieldResourceType, x.resType)
-		f.Add(schema.FieldResourceID, x.resID)
-		return query.CompileCount(org, f)
+	{"total: resource timeline, events table", func(org string, _ time.Time, x sample) query.Statement {
+		return query.CompileCount(org, resourceFilter(x))
+	}},
+	{"total: resource timeline, lookup table", func(org string, _ time.Time, x sample) query.Statement {
+		_, total, _ := query.CompileTimeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+		return total
 	}},
 	{"total: trace", func(org string, _ time.Time, x sample) query.Statement {
 		f := schema.Filter{}
@@ -46,7 +47,8 @@ var explained = []statement{
 // explainTable runs EXPLAIN indexes = 1 on each statement at org and
 // reports, per index step, the parts or granules kept of those considered.
 func explainTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, settings map[string]string, org string, samp *samples, now time.Time) {
-	fmt.Fprintf(rep, "\nIndex use at the largest org (`EXPLAIN indexes = 1`; kept/considered):\n\n| statement | partitions (parts) | primary key (granules) | skip index (granules) |\n|---|---|---|---|\n")
+	fmt.Fprintf(rep, "\nIndex use at the largest org (`EXPLAIN indexes = 1`; kept/considered; parts kept by the partition key "+
+		"of all active parts of the table):\n\n| statement | partitions (parts) | primary key (granules) | skip index (granules) |\n|---|---|---|---|\n")
 	set := clickhouse.Settings{}
 	for k, v := range settings {
 		set[k] = v
@@ -59,7 +61,7 @@ func explainTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, s
 		if err != nil {
 			log.Fatalf("explain %s: %v", s.name, err)
 		}
-		var part, pk string
+		var all, part, pk string
 		var skip []string
 		step, name := "", ""
 		for rows.Next() {
@@ -69,12 +71,17 @@ func explainTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, s
 			}
 			l := strings.TrimSpace(strings.TrimLeft(line, "│├└─ "))
 			switch {
-			case l == "Partition" || l == "PrimaryKey" || l == "Skip":
+			case l == "Min-Max" || l == "Partition" || l == "PrimaryKey" || l == "Skip":
 				step, name = l, ""
+			case strings.HasPrefix(l, "Parts: ") && step == "Min-Max":
+				if _, total, ok := strings.Cut(strings.TrimPrefix(l, "Parts: "), "/"); ok {
+					all = total
+				}
 			case strings.HasPrefix(l, "Name: "):
 				name = strings.TrimPrefix(l, "Name: ")
 			case strings.HasPrefix(l, "Parts: ") && step == "Partition":
-				part = strings.TrimPrefix(l, "Parts: ")
+				kept, _, _ := strings.Cut(strings.TrimPrefix(l, "Parts: "), "/")
+				part = kept + "/" + all
 			case strings.HasPrefix(l, "Granules: ") && step == "PrimaryKey":
 				pk = strings.TrimPrefix(l, "Granules: ")
 			case strings.HasPrefix(l, "Granules: ") && step == "Skip":

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
@@ -86,6 +87,8 @@ func (c *columns) reset() { *c = columns{} }
 var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ")"
 
 func (c *columns) send(ctx context.Context, conn driver.Conn) error {
+	// A batch of a small load spans many days, hence partitions.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_partitions_per_insert_block": 0}))
 	b, err := conn.PrepareBatch(ctx, insertSQL)
 	if err != nil {
 		return err

@@ -62,6 +62,7 @@ func main() {
 		settle   = flag.Duration("settle", 5*time.Minute, "longest wait for background merges after loading")
 		out      = flag.String("out", "", "also write the Markdown report to this file")
 		hold     = flag.Bool("hold", false, "after the report, keep ClickHouse running (for EXPLAIN by hand) until interrupted")
+		costN    = flag.Int("insert-cost", 1_000_000, "events per run of the lookup table's insert cost measure (0 skips it)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -108,6 +109,12 @@ func main() {
 	merged := settleMerges(ctx, conn, *settle)
 	parts, bytes := partStats(ctx, conn)
 
+	var costWith, costWithout float64
+	if *costN > 0 {
+		log.Printf("measuring the insert cost of the lookup table (%d events, twice each way) ...", *costN)
+		costWith, costWithout = insertCost(ctx, ccfg, gcfg, *costN, *batch)
+	}
+
 	h, keys := handlerStack(ctx, conn, g, quiet)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -124,6 +131,11 @@ func main() {
 	fmt.Fprintf(&rep, "Each shape: %d requests one after another through the real handler stack (tenant middleware, parser, "+
 		"compiler, ClickHouse, JSON) over HTTP on loopback, at orgs drawn by size (a request lands on an org in proportion to its events), "+
 		"and %d more at the largest org alone. Page shapes answer 50 events with total and pages (count and page run side by side).\n\n", *runs, *runs)
+	if *costN > 0 {
+		fmt.Fprintf(&rep, "The timelines' lookup table (`events_by_key`, fed by a materialized view on every insert) costs the writers: "+
+			"columnar INSERTs of %d events in batches of %d run at %s with it and %s without it (%.0f%% fewer events/s with it; mean of two runs each).\n\n",
+			*costN, *batch, formatRate(costWith), formatRate(costWithout), (1-costWith/costWithout)*100)
+	}
 	fmt.Fprintf(&rep, "Load average before timing: %s.\n\n", loadAverage())
 	fmt.Fprintf(&rep, "| shape | p50 | p99 | p50 largest org | p99 largest org | target (p99) |\n|---|---|---|---|---|---|\n")
 	client := &http.Client{Timeout: time.Minute}

@@ -106,11 +106,16 @@ var statements = []statement{
 	{"hourly counts: org, 30 days (the total)", func(org string, now time.Time, _ sample) query.Statement {
 		return query.CompileHourlyCounts(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
 	}},
-	{"resource timeline rows", func(org string, _ time.Time, x sample) query.Statement {
-		f := schema.Filter{}
-		f.Add(schema.FieldResourceType, x.resType)
-		f.Add(schema.FieldResourceID, x.resID)
-		return query.CompileList(org, f, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	{"resource timeline total: events table (bloom filter)", func(org string, _ time.Time, x sample) query.Statement {
+		return query.CompileCount(org, resourceFilter(x))
+	}},
+	{"resource timeline total: lookup table (as served)", func(org string, _ time.Time, x sample) query.Statement {
+		_, total, _ := query.CompileTimeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+		return total
+	}},
+	{"resource timeline page keys: lookup table (as served)", func(org string, _ time.Time, x sample) query.Statement {
+		keys, _, _ := query.CompileTimeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+		return keys
 	}},
 	{"hourly histogram, 30 days", func(org string, now time.Time, _ sample) query.Statement {
 		st, _ := query.CompileAggregate(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)},
@@ -123,4 +128,11 @@ var statements = []statement{
 				Metrics: []schema.Metric{schema.MetricCount}}, 10000)
 		return st
 	}},
+}
+
+func resourceFilter(x sample) schema.Filter {
+	f := schema.Filter{}
+	f.Add(schema.FieldResourceType, x.resType)
+	f.Add(schema.FieldResourceID, x.resID)
+	return f
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"time"
+
+	"github.com/auditstore/auditstore/bench/gen"
+	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/migrate"
+)
+
+// insertCost measures what the timelines' lookup table (events_by_key,
+// fed by a materialized view) costs the writers: the same events loaded
+// into two fresh databases, one without the view.
+func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events, batch int) (with, without float64) {
+	rate := func(suffix string, dropView bool) float64 {
+		cfg := base
+		cfg.Database = base.Database + suffix
+		if err := chconn.Drop(ctx, cfg, cfg.Database); err != nil {
+			log.Fatal(err)
+		}
+		conn, err := chconn.Open(ctx, cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			conn.Close()
+			_ = chconn.Drop(context.Background(), cfg, cfg.Database)
+		}()
+		if _, err := migrate.Run(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+			log.Fatal(err)
+		}
+		if dropView {
+			if err := conn.Exec(ctx, "DROP VIEW events_by_key_mv"); err != nil {
+				log.Fatal(err)
+			}
+		}
+		c := gcfg
+		c.Events = events
+		g, err := gen.New(c)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var cols columns
+		var gen time.Duration
+		start := time.Now()
+		for {
+			t := time.Now()
+			it, ok := g.Next()
+			if ok {
+				r := it.Row()
+				cols.add(&r)
+			}
+			gen += time.Since(t)
+			if cols.len() >= batch || (!ok && cols.len() > 0) {
+				if err := cols.send(ctx, conn); err != nil {
+					log.Fatal(err)
+				}
+				cols.reset()
+			}
+			if !ok {
+				break
+			}
+		}
+		return float64(events) / (time.Since(start) - gen).Seconds()
+	}
+	// Alternate, so that neither side gets a quieter machine only.
+	with1, without1 := rate("_mv_on", false), rate("_mv_off", true)
+	with2, without2 := rate("_mv_on", false), rate("_mv_off", true)
+	return (with1 + with2) / 2, (without1 + without2) / 2
+}
+
+func formatRate(r float64) string { return fmt.Sprintf("%.0f events/s", r) }
