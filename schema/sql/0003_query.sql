@@ -25,9 +25,13 @@ ENGINE = ReplacingMergeTree
 PARTITION BY (retention_days, toYYYYMM(timestamp))
 ORDER BY (org_id, key_kind, key, timestamp, id)
 TTL toDateTime(expires_at) DELETE
-SETTINGS index_granularity = 8192, merge_with_ttl_timeout = 3600;
+SETTINGS index_granularity = 8192, merge_with_ttl_timeout = 3600, non_replicated_deduplication_window = 10000;
 
--- Every insert into events feeds the table, whatever writes it.
+-- Every insert into events feeds the table, whatever writes it. A writer
+-- that retries an INSERT with insert_deduplicate should also set
+-- deduplicate_blocks_in_dependent_materialized_views = 1, so that a retry
+-- completes this table too when the first attempt stopped between the two
+-- (the deduplication window above makes that retry a no-op otherwise).
 CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_key_mv TO events_by_key AS
 SELECT org_id, k.1 AS key_kind, k.2 AS key, timestamp, id, expires_at,
        toUInt16(intDiv(toUnixTimestamp(expires_at) - toUnixTimestamp(received_at), 86400)) AS retention_days
