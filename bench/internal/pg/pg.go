@@ -100,8 +100,9 @@ func isExec(p string) bool {
 }
 
 // Ensure returns the bin directory, installing Debian's postgresql package
-// first when no binaries are found. Without root or apt-get it returns
-// ErrUnavailable. progress, when not nil, is told what happens.
+// first when no binaries are found. Without root or apt-get, or when
+// apt-get fails, it returns an error that is ErrUnavailable (errors.Is).
+// progress, when not nil, is told what happens.
 func Ensure(ctx context.Context, progress func(string)) (string, error) {
 	if d, err := Find(); err == nil {
 		return d, nil
@@ -119,11 +120,13 @@ func Ensure(ctx context.Context, progress func(string)) (string, error) {
 			[]byte("# written by auditstore's bench: no default cluster\ncreate_main_cluster = false\n"), 0o644)
 	}
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	// Wait for another apt-get (a concurrent test binary) rather than fail.
+	lock := []string{"-o", "DPkg::Lock::Timeout=300"}
 	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "--no-install-recommends", "postgresql"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd := exec.CommandContext(ctx, "apt-get", append(lock, args...)...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("pg: apt-get %s: %w\n%s", args[0], err, tail(out, 2000))
+			return "", fmt.Errorf("%w: apt-get %s: %v\n%s", ErrUnavailable, args[0], err, tail(out, 2000))
 		}
 	}
 	return Find()
