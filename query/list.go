@@ -104,19 +104,31 @@ func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s
 	return rows, total, err
 }
 
-// newestPage serves the most asked page, the newest events: the count
-// runs alongside a read of the last day of the range, which holds the page
-// whenever it holds at least a page of events; only otherwise is the whole
-// range read.
+// newestPage serves the most asked page, the newest events: a read of the
+// last day of the range runs alongside the total, and holds the page
+// whenever it holds at least a page of events. The total comes from a
+// plain count when no condition but time narrows the org's events (the
+// last day then nearly always suffices), and from hourly counts otherwise,
+// so that when the day falls short the hours that hold the page are known
+// and the whole range is never read.
 func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	plain := len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) == 0
 	var (
 		total    uint64
+		hours    []hourCount
 		countErr error
 		counted  = make(chan struct{})
 	)
 	go func() {
 		defer close(counted)
-		total, countErr = h.store.count(ctx, CompileCount(org, f))
+		if plain {
+			total, countErr = h.store.count(ctx, CompileCount(org, f))
+			return
+		}
+		hours, countErr = h.store.hourly(ctx, CompileHourlyCounts(org, f))
+		for _, hc := range hours {
+			total += hc.n
+		}
 	}()
 	last := f
 	if f.To.IsZero() {
@@ -136,7 +148,12 @@ func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s
 	if err != nil || len(rows) >= pg.Limit || !narrowed || uint64(len(rows)) >= total {
 		return rows, total, err
 	}
-	rows, err = h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, nil))
+	if plain {
+		rows, err = h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, nil))
+		return rows, total, err
+	}
+	from, to, _ := window(hours, true, 0, uint64(pg.Limit))
+	rows, err = h.store.events(ctx, compileList(org, narrow(f, from, to), s, pg.Limit, 0, nil))
 	return rows, total, err
 }
 
