@@ -102,11 +102,28 @@ func (c *columns) send(ctx context.Context, conn driver.Conn) error {
 	return b.Send()
 }
 
+// resample regenerates the events of an earlier load (same seed and
+// sizes) without inserting them, for their samples.
+func resample(g *gen.Generator, cfg gen.Config) *samples {
+	s := newSamples(cfg)
+	for {
+		it, ok := g.Next()
+		if !ok {
+			return s
+		}
+		s.offer(&it)
+	}
+}
+
+func newSamples(cfg gen.Config) *samples {
+	return &samples{byOrg: map[string][]sample{}, seen: map[string]int{}, since: cfg.End.Add(-5 * 24 * time.Hour),
+		rng: rand.New(rand.NewPCG(cfg.Seed, 7)), perOrg: 64}
+}
+
 // load generates cfg's events in time order and inserts them in batches
 // of batch rows, as a steady ingest would; it returns samples per org.
 func load(ctx context.Context, conn driver.Conn, g *gen.Generator, cfg gen.Config, batch int) *samples {
-	s := &samples{byOrg: map[string][]sample{}, seen: map[string]int{}, since: cfg.End.Add(-5 * 24 * time.Hour),
-		rng: rand.New(rand.NewPCG(cfg.Seed, 7)), perOrg: 64}
+	s := newSamples(cfg)
 	var c columns
 	start, n := time.Now(), 0
 	for {

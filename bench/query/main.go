@@ -63,6 +63,7 @@ func main() {
 		out      = flag.String("out", "", "also write the Markdown report to this file")
 		hold     = flag.Bool("hold", false, "after the report, keep ClickHouse running (for EXPLAIN by hand) until interrupted")
 		costN    = flag.Int("insert-cost", 1_000_000, "events per run of the lookup table's insert cost measure (0 skips it)")
+		reuse    = flag.Bool("reuse", false, "with -clickhouse: time the shapes on a database an earlier run loaded with the same -events, -orgs and -seed (kept with -hold)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -83,9 +84,14 @@ func main() {
 		log.Printf("embedded engine: native %s, HTTP %s, database %s", e.Addr(), e.HTTPAddr(), *database)
 	} else {
 		ccfg.Addr = *addr
-		if err := chconn.Drop(ctx, ccfg, *database); err != nil {
-			log.Fatal(err)
+		if !*reuse {
+			if err := chconn.Drop(ctx, ccfg, *database); err != nil {
+				log.Fatal(err)
+			}
 		}
+	}
+	if *reuse && *addr == "" {
+		log.Fatal("-reuse needs -clickhouse")
 	}
 	conn, err := chconn.Open(ctx, ccfg)
 	if err != nil {
@@ -104,7 +110,12 @@ func main() {
 		log.Fatal(err)
 	}
 	loadStart := time.Now()
-	samp := load(ctx, conn, g, gcfg, *batch)
+	var samp *samples
+	if *reuse {
+		samp = resample(g, gcfg)
+	} else {
+		samp = load(ctx, conn, g, gcfg, *batch)
+	}
 	loadTime := time.Since(loadStart)
 	merged := settleMerges(ctx, conn, *settle)
 	parts, bytes := partStats(ctx, conn)
@@ -128,6 +139,9 @@ func main() {
 		"then %s of background merges, leaving %d active parts, %.2f GiB on disk.\n\n",
 		*events, *orgs, largest.ID, largest.Share*100, int(largest.Share*float64(*events)), gcfg.ResendRate*100, *batch,
 		loadTime.Round(time.Second), float64(*events)/loadTime.Seconds(), merged.Round(time.Second), parts, float64(bytes)/(1<<30))
+	if *reuse {
+		fmt.Fprintf(&rep, "(This run timed the database an earlier run with the same flags loaded; its load figures above are not a load.)\n\n")
+	}
 	fmt.Fprintf(&rep, "Each shape: %d requests one after another through the real handler stack (tenant middleware, parser, "+
 		"compiler, ClickHouse, JSON) over HTTP on loopback, at orgs drawn by size (a request lands on an org in proportion to its events), "+
 		"and %d more at the largest org alone. Page shapes answer 50 events with total and pages (count and page run side by side).\n\n", *runs, *runs)
@@ -186,7 +200,7 @@ func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 
 	}
 	keys := map[string]string{}
 	for _, o := range g.Orgs() {
-		if _, err := tenants.CreateOrg(ctx, tenant.Attribution{}, o.ID, o.Plan.Name); err != nil {
+		if _, err := tenants.CreateOrg(ctx, tenant.Attribution{}, o.ID, o.Plan.Name); err != nil && schema.KindOf(err) != schema.KindConflict {
 			log.Fatal(err)
 		}
 		_, token, err := tenants.CreateKey(ctx, tenant.Attribution{}, o.ID, "read", "bench")
