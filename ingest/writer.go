@@ -71,6 +71,9 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"insert_deduplicate":         1,
 		"insert_deduplication_token": token,
+		// A retry after a failure between the events table and the views it
+		// feeds (events_by_key) must still fill the views.
+		"deduplicate_blocks_in_dependent_materialized_views": 1,
 	}))
 	b, err := conn.PrepareBatch(ctx, insertSQL)
 	if err != nil {

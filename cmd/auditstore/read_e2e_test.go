@@ -134,12 +134,20 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 		}
 	}
 	// Reads were audited as events of org-a by the read key.
+	// (They are durable at once, visible after the pipeline's next flush.)
 	for _, typ := range []string{"audit-log.query", "audit-log.export"} {
-		code, b := s.Do(t, "GET", "/v1/events?eventType="+typ+"&actorType=apiKey", readA, nil)
-		var l listResponse
-		_ = json.Unmarshal(b, &l)
-		if code != 200 || l.Total == 0 {
-			t.Fatalf("%s events: %d total=%d %s", typ, code, l.Total, b)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, b := s.Do(t, "GET", "/v1/events?eventType="+typ+"&actorType=apiKey", readA, nil)
+			var l listResponse
+			_ = json.Unmarshal(b, &l)
+			if code == 200 && l.Total > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s events: %d total=%d %s", typ, code, l.Total, b)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }

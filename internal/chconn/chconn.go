@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -110,4 +111,18 @@ func Drop(ctx context.Context, cfg Config, database string) error {
 	}
 	defer conn.Close()
 	return conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+database+"` SYNC")
+}
+
+// paramEscaper escapes a server-side parameter value the way ClickHouse
+// reads it (as escaped text): without it a backslash, tab, newline or NUL
+// in a value arrives altered, or breaks the query.
+var paramEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`, "\x00", `\0`)
+
+// Params returns values as server-side parameters, escaped for the wire.
+func Params(values map[string]string) clickhouse.Parameters {
+	out := make(clickhouse.Parameters, len(values))
+	for k, v := range values {
+		out[k] = paramEscaper.Replace(v)
+	}
+	return out
 }

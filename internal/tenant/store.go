@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -24,7 +25,7 @@ type store struct {
 }
 
 func params(ctx context.Context, p clickhouse.Parameters) context.Context {
-	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
+	return clickhouse.Context(ctx, clickhouse.WithParameters(chconn.Params(p)))
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }

@@ -395,3 +395,21 @@ func TestParseToken(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyNamesKeepBackslashesAndQuotes(t *testing.T) {
+	e := newEnv(t)
+	e.mustOrg(t, "acme", "pro")
+	name := `ci\deploy "prod" \n`
+	code, body := e.do(t, "POST", "/v1/orgs/acme/keys", adminToken, map[string]string{"role": "read", "name": name})
+	if code != 201 || body["name"] != name {
+		t.Fatalf("create: %d %v", code, body)
+	}
+	if err := e.svc.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, body = e.do(t, "GET", "/v1/orgs/acme/keys", adminToken, nil)
+	keys, _ := body["keys"].([]any)
+	if len(keys) != 1 || keys[0].(map[string]any)["name"] != name {
+		t.Fatalf("stored name: %v, want %q", keys, name)
+	}
+}
