@@ -37,7 +37,7 @@ type Server struct {
 	Kind     string // "external", "docker" or "embedded"
 	// Engine is set for the embedded kind: tests of the engine's lifecycle
 	// start their own instead.
-	Engine *engine.Engine
+	Engine *engine.Supervisor
 }
 
 var (
@@ -125,7 +125,9 @@ func startEmbedded() (Server, error) {
 	}
 	cfg := engine.DefaultConfig()
 	cfg.Lib, cfg.DataDir, cfg.Ephemeral, cfg.Logger = lib, filepath.Join(dir, "data"), true, logger()
-	e, err := engine.Start(ctx, cfg)
+	// Supervised: should the engine abort, the tests after the one that
+	// saw it die find it again on the same ports.
+	e, err := engine.StartSupervised(ctx, cfg)
 	if err != nil {
 		os.RemoveAll(dir)
 		return Server{}, err
@@ -162,13 +164,19 @@ func NewDB(tb testing.TB) *DB {
 	cfg := withAddr(s.Addr, name)
 	ctx := context.Background()
 	conn, err := chconn.Open(ctx, cfg)
+	// A supervised engine that just died comes back within seconds.
+	for deadline := time.Now().Add(45 * time.Second); err != nil && s.Engine != nil && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		conn, err = chconn.Open(ctx, cfg)
+	}
 	if err != nil {
 		tb.Fatalf("open test database: %v", err)
 	}
 	tb.Cleanup(func() {
 		conn.Close()
 		if err := chconn.Drop(context.Background(), cfg, name); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
+			// Not the test's failure: the database is only left behind.
+			tb.Logf("drop test database %s: %v", name, err)
 		}
 	})
 	return &DB{Server: s, Name: name, Conn: conn, Config: cfg}
