@@ -1,15 +1,11 @@
 package stream
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -45,43 +41,13 @@ func caller(c *gin.Context) (string, schema.Attribution, bool) {
 	return p.OrgID, schema.Attribution{Principal: p, IPAddress: c.ClientIP(), UserAgent: c.Request.UserAgent()}, true
 }
 
-// bindJSON decodes a small JSON object strictly: unknown fields are errors.
-func bindJSON(c *gin.Context, v any) error {
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxRequestBody+1))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return schema.Invalid("invalid_body", "request body must be a JSON object with the documented fields: "+jsonProblem(err))
-	}
-	if dec.More() {
-		return schema.Invalid("invalid_body", "request body must hold one JSON object")
-	}
-	return nil
-}
-
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case err == io.EOF:
-		return "empty body"
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	default:
-		return "malformed JSON (at most 64 KiB)"
-	}
-}
-
 func (s *Service) handleCreate(c *gin.Context) {
 	org, a, ok := caller(c)
 	if !ok {
 		return
 	}
 	var req CreateRequest
-	if err := bindJSON(c, &req); err != nil {
+	if err := httpx.BindJSON(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -125,7 +91,7 @@ func (s *Service) handleUpdate(c *gin.Context) {
 		return
 	}
 	var req UpdateRequest
-	if err := bindJSON(c, &req); err != nil {
+	if err := httpx.BindJSON(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}

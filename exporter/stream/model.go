@@ -65,7 +65,6 @@ type Status struct {
 const (
 	maxNameBytes      = 200
 	maxFilterEntries  = 100
-	maxRequestBody    = 64 << 10
 	maxHeaders        = 20
 	maxHeaderBytes    = 4 << 10
 	maxConfigStrBytes = 2048

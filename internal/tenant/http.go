@@ -1,15 +1,13 @@
 package tenant
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -98,39 +96,6 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.DELETE("/v1/orgs/:org/keys/:key", s.handleRevokeKey)
 }
 
-// maxBody bounds the JSON bodies of these endpoints.
-const maxBody = 64 << 10
-
-// bindJSON decodes a small JSON object strictly: unknown fields are errors.
-func bindJSON(c *gin.Context, v any) error {
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody+1))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return schema.Invalid("invalid_body", "request body must be a JSON object with the documented fields: "+jsonProblem(err))
-	}
-	if dec.More() {
-		return schema.Invalid("invalid_body", "request body must hold one JSON object")
-	}
-	return nil
-}
-
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case err == io.EOF:
-		return "empty body"
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	default:
-		return "malformed JSON"
-	}
-}
-
 // canManage refuses (403) a principal that may not manage org's keys.
 func canManage(c *gin.Context, org string) bool {
 	p, _ := schema.PrincipalFrom(c.Request.Context())
@@ -147,7 +112,7 @@ func (s *Service) handleCreateOrg(c *gin.Context) {
 		ID   string `json:"id"`
 		Plan string `json:"plan"`
 	}
-	if err := bindJSON(c, &req); err != nil {
+	if err := httpx.BindJSON(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -176,7 +141,7 @@ func (s *Service) handleUpdateOrg(c *gin.Context) {
 	var req struct {
 		Plan string `json:"plan"`
 	}
-	if err := bindJSON(c, &req); err != nil {
+	if err := httpx.BindJSON(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -197,7 +162,7 @@ func (s *Service) handleCreateKey(c *gin.Context) {
 		Role string `json:"role"`
 		Name string `json:"name"`
 	}
-	if err := bindJSON(c, &req); err != nil {
+	if err := httpx.BindJSON(c, &req); err != nil {
 		_ = c.Error(err)
 		return
 	}
