@@ -18,9 +18,9 @@ type Conn interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
-// insertSQL fills schema.InsertColumns and the two ingest columns: the node
+// insertSQL fills schema.WriteColumns and the two ingest columns: the node
 // and the sequence number (see schema/sql/0005_ingest_seq.sql).
-var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ", ingest_node, ingest_seq)"
+var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.WriteColumns, ", ") + ", ingest_node, ingest_seq)"
 
 // columns is a batch of rows in columnar form, in schema.InsertColumns
 // order, for one INSERT over the native protocol.
@@ -31,6 +31,7 @@ type columns struct {
 	str        [17][]string // event_type ... trace_id, as in schema.InsertColumns
 	received   []time.Time
 	expires    []time.Time
+	hashes     [][]uint64 // metadata_hashes
 	node       []string
 	seq        []uint64
 	totalBytes int
@@ -51,6 +52,7 @@ func (c *columns) add(r *schema.Row, node string, seq uint64) {
 	}
 	c.received = append(c.received, r.ReceivedAt)
 	c.expires = append(c.expires, r.ExpiresAt)
+	c.hashes = append(c.hashes, schema.MetadataHashes(r.EventMetadata))
 	c.node = append(c.node, node)
 	c.seq = append(c.seq, seq)
 }
@@ -61,6 +63,8 @@ func (c *columns) reset() {
 		c.str[i] = c.str[i][:0]
 	}
 	c.received, c.expires = c.received[:0], c.expires[:0]
+	clear(c.hashes)
+	c.hashes = c.hashes[:0]
 	c.node, c.seq = c.node[:0], c.seq[:0]
 	c.totalBytes = 0
 }
@@ -79,12 +83,12 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	cols := make([]any, 0, len(schema.InsertColumns))
+	cols := make([]any, 0, len(schema.WriteColumns)+2)
 	cols = append(cols, c.org, c.ts, c.id)
 	for i := range c.str {
 		cols = append(cols, c.str[i])
 	}
-	cols = append(cols, c.received, c.expires, c.node, c.seq)
+	cols = append(cols, c.received, c.expires, c.hashes, c.node, c.seq)
 	for i, v := range cols {
 		if err := b.Column(i).Append(v); err != nil {
 			_ = b.Abort()

@@ -169,12 +169,12 @@ var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9
 
 // metadataMatch compiles one metadata condition. The path elements are
 // parameters too; JSONType keeps each kind of value to its own comparison.
+// A path of up to schema.MetadataHashDepth keys is matched on the hashes
+// the table keeps of those leaves (the same kinds and comparisons, hashed),
+// so that the JSON is neither read nor parsed.
 func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 	prefix := "md" + strconv.Itoa(i) + "_"
 	args := schema.ColEventMetadata
-	for j, k := range m.Path {
-		args += ", " + b.named(prefix+"k"+strconv.Itoa(j), typeString, k)
-	}
 	var nums, bools []string
 	for _, v := range m.Values {
 		if jsonNumber.MatchString(v) {
@@ -185,6 +185,28 @@ func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 		if v == "true" || v == "false" {
 			bools = append(bools, v)
 		}
+	}
+	if len(m.Path) <= schema.MetadataHashDepth {
+		// The values are hashed here; the compiled text holds only the
+		// parameter.
+		var hs []string
+		add := func(kind schema.MetadataKind, v string) {
+			hs = append(hs, strconv.FormatUint(schema.MetadataLeafHash(kind, m.Path, v), 10))
+		}
+		for _, v := range m.Values {
+			add(schema.KindString, v)
+		}
+		for _, n := range nums {
+			f, _ := strconv.ParseFloat(n, 64)
+			add(schema.KindNumber, schema.MetadataNumber(f))
+		}
+		for _, v := range bools {
+			add(schema.KindBool, schema.MetadataBool(v == "true"))
+		}
+		return "hasAny(" + schema.ColMetadataHashes + ", " + b.named(prefix+"h", "Array(UInt64)", "["+strings.Join(hs, ",")+"]") + ")"
+	}
+	for j, k := range m.Path {
+		args += ", " + b.named(prefix+"k"+strconv.Itoa(j), typeString, k)
 	}
 	or := []string{"(JSONType(" + args + ") = 'String' AND " +
 		b.in("JSONExtractString("+args+")", prefix+"s", typeString, m.Values) + ")"}

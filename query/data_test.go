@@ -29,7 +29,7 @@ var (
 	poolTraces    = []string{"tr-1", "tr-2", "tr-3", "tr-4", "tr-5", "tr-6", "tr-7", ""}
 	poolMDStrings = []string{`"prod"`, `"dev"`, `"3"`, `"true"`, `"é€ \"quoted\""`, `"line\nbreak"`, `"back\\slash"`,
 		`"x\u00e9"`, `""`}
-	poolMDOther = []string{`3`, `3.0`, `3e0`, `1000`, `1e3`, `-0.5`, `18446744073709551615`, `true`, `false`,
+	poolMDOther = []string{`3`, `3.0`, `3e0`, `1000`, `1e3`, `-0.5`, `18446744073709551615`, `0`, `-0`, `-0.0`, `true`, `false`,
 		`null`, `{"x":1}`, `[1,2]`}
 	poolMDKeys = []string{"env", "count", "k-1", "under_score", "x.y"}
 )

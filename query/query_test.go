@@ -96,7 +96,7 @@ func filterValues() map[string][]string {
 	}
 }
 
-var metadataValues = []string{"prod", "dev", "3", "true", "false", "1000", "1e3", "-0.5", "3.0", "18446744073709551615",
+var metadataValues = []string{"prod", "dev", "3", "true", "false", "1000", "1e3", "-0.5", "3.0", "18446744073709551615", "0", "-0",
 	`é€ "quoted"`, "line\nbreak", `back\slash`, "xé", "", "null", `{"x":1}`}
 var metadataKeys = []string{"env", "count", "k-1", "under_score", "x.y", "a.b.c", "a.b", "a", "missing"}
 

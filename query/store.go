@@ -58,6 +58,17 @@ var readSettings = []struct {
 	{"optimize_move_to_prewhere_if_final", 1},
 }
 
+// ReadSettings returns the read settings every query of this package runs
+// with on a server that knows them all, as text: for benchmarks that run
+// the same statements straight on ClickHouse.
+func ReadSettings() map[string]string {
+	m := make(map[string]string, len(readSettings))
+	for _, st := range readSettings {
+		m[st.name] = fmt.Sprint(st.value)
+	}
+	return m
+}
+
 // store runs compiled statements.
 type store struct {
 	conn    Conn

@@ -17,12 +17,23 @@ var sqlFiles embed.FS
 
 // Migration is one versioned, idempotent step of the database schema, read
 // from an embedded file sql/NNNN_name.sql. Statements in a file end with a
-// semicolon at the end of a line; lines starting with "--" are comments.
+// semicolon at the end of a line; lines starting with "--" are comments,
+// except "-- when: <query>", which guards the statement that follows.
 type Migration struct {
 	Version    int
 	Name       string
-	Statements []string
+	Statements []Statement
 	Checksum   string // sha256 of the file, to detect a migration edited after it ran
+}
+
+// Statement is one statement of a migration. When, if not empty, is a
+// query returning one row of one UInt8: the statement runs only if it is
+// not 0. A step that cannot be written idempotently (EXCHANGE TABLES) is
+// guarded by a query on the state it changes, so that a migration stopped
+// half-way can be run again from its start.
+type Statement struct {
+	SQL  string
+	When string
 }
 
 var migrationFile = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
@@ -60,23 +71,31 @@ func Migrations() ([]Migration, error) {
 	return ms, nil
 }
 
-func splitStatements(body string) []string {
-	var stmts []string
+const whenPrefix = "-- when:"
+
+func splitStatements(body string) []Statement {
+	var stmts []Statement
 	var cur strings.Builder
+	when := ""
 	for _, line := range strings.Split(body, "\n") {
 		trimmed := strings.TrimSpace(line)
+		if q, ok := strings.CutPrefix(trimmed, whenPrefix); ok {
+			when = strings.TrimSpace(q)
+			continue
+		}
 		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
 			continue
 		}
 		cur.WriteString(line)
 		cur.WriteByte('\n')
 		if strings.HasSuffix(trimmed, ";") {
-			stmts = append(stmts, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			stmts = append(stmts, Statement{SQL: strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"), When: when})
 			cur.Reset()
+			when = ""
 		}
 	}
 	if s := strings.TrimSpace(cur.String()); s != "" {
-		stmts = append(stmts, s)
+		stmts = append(stmts, Statement{SQL: s, When: when})
 	}
 	return stmts
 }

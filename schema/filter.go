@@ -44,7 +44,11 @@ const (
 	ColTimestamp     = "timestamp"
 	ColID            = "id"
 	ColEventMetadata = "event_metadata"
-	ColExpiresAt     = "expires_at"
+	// ColMetadataHashes holds a hash of each scalar leaf of event_metadata
+	// at depth 1 or 2 (see sql/0007_events_monthly.sql), up to
+	// MetadataHashDepth.
+	ColMetadataHashes = "metadata_hashes"
+	ColExpiresAt      = "expires_at"
 )
 
 // fieldColumns is the allow-list of the query API: the only column names
@@ -97,6 +101,9 @@ type MetadataMatch struct {
 	Path   []string
 	Values []string
 }
+
+// MetadataHashDepth is the deepest metadata path ColMetadataHashes covers.
+const MetadataHashDepth = 2
 
 // Key returns the dotted form of the path, as the parameter names it.
 func (m MetadataMatch) Key() string { return strings.Join(m.Path, ".") }

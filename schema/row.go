@@ -85,3 +85,13 @@ func (r *Row) Values() []any {
 		r.IPAddress, r.UserAgent, r.UserAgentType, r.TraceID, r.ReceivedAt, r.ExpiresAt,
 	}
 }
+
+// WriteColumns are the columns a writer of EventsTable fills:
+// InsertColumns, then the hashes a metadata filter reads
+// (ColMetadataHashes), in the order of Row.WriteValues.
+var WriteColumns = append(InsertColumns[:len(InsertColumns):len(InsertColumns)], ColMetadataHashes)
+
+// WriteValues returns the row's values in WriteColumns order.
+func (r *Row) WriteValues() []any {
+	return append(r.Values(), MetadataHashes(r.EventMetadata))
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/auditstore/auditstore/exporter"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -135,7 +136,8 @@ func export(srv *benchutil.Server, key, format string) result {
 }
 
 // ceiling runs the export's own query straight on ClickHouse's HTTP
-// interface and reads the output to the end.
+// interface, with the same format and read settings as the server's
+// export, and reads the output to the end.
 func ceiling(httpAddr, format string) float64 {
 	f := exporter.Formats[format]
 	sel := exporter.Selection{From: "events FINAL", Where: "org_id = {org:String} AND " + schema.NotExpired,
@@ -143,6 +145,9 @@ func ceiling(httpAddr, format string) float64 {
 	q := url.Values{}
 	q.Set("database", "auditstore")
 	q.Set("param_org", org)
+	for k, v := range query.ReadSettings() {
+		q.Set(k, v)
+	}
 	for k, v := range f.Settings() {
 		q.Set(k, v)
 	}

@@ -56,12 +56,13 @@ func (s *samples) offer(it *gen.Item) {
 	}
 }
 
-// columns holds one batch column by column, in schema.InsertColumns order.
+// columns holds one batch column by column, in schema.WriteColumns order.
 type columns struct {
 	org, etype, emeta, atype, aid, aemail, auser, aname, ameta []string
 	proj, projName, rtype, rid, rname, ip, ua, uat, trace      []string
 	ts, received, expires                                      []time.Time
 	id                                                         []uuid.UUID
+	hashes                                                     [][]uint64
 }
 
 func (c *columns) add(r *schema.Row) {
@@ -73,18 +74,19 @@ func (c *columns) add(r *schema.Row) {
 	c.rtype, c.rid, c.rname = append(c.rtype, r.ResourceType), append(c.rid, r.ResourceID), append(c.rname, r.ResourceName)
 	c.ip, c.ua, c.uat, c.trace = append(c.ip, r.IPAddress), append(c.ua, r.UserAgent), append(c.uat, r.UserAgentType), append(c.trace, r.TraceID)
 	c.received, c.expires = append(c.received, r.ReceivedAt), append(c.expires, r.ExpiresAt)
+	c.hashes = append(c.hashes, schema.MetadataHashes(r.EventMetadata))
 }
 
 func (c *columns) values() []any {
 	return []any{c.org, c.ts, c.id, c.etype, c.emeta, c.atype, c.aid, c.aemail, c.auser, c.aname, c.ameta,
-		c.proj, c.projName, c.rtype, c.rid, c.rname, c.ip, c.ua, c.uat, c.trace, c.received, c.expires}
+		c.proj, c.projName, c.rtype, c.rid, c.rname, c.ip, c.ua, c.uat, c.trace, c.received, c.expires, c.hashes}
 }
 
 func (c *columns) len() int { return len(c.org) }
 
 func (c *columns) reset() { *c = columns{} }
 
-var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ")"
+var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.WriteColumns, ", ") + ")"
 
 func (c *columns) send(ctx context.Context, conn driver.Conn) error {
 	// A batch of a small load spans many days, hence partitions.
@@ -96,7 +98,7 @@ func (c *columns) send(ctx context.Context, conn driver.Conn) error {
 	for i, v := range c.values() {
 		if err := b.Column(i).Append(v); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("column %s: %w", schema.InsertColumns[i], err)
+			return fmt.Errorf("column %s: %w", schema.WriteColumns[i], err)
 		}
 	}
 	return b.Send()

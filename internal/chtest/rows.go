@@ -13,12 +13,12 @@ import (
 func InsertRows(tb testing.TB, db *DB, rows []schema.Row) {
 	tb.Helper()
 	ctx := context.Background()
-	batch, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+schema.EventsTable+" ("+strings.Join(schema.InsertColumns, ", ")+")")
+	batch, err := db.Conn.PrepareBatch(ctx, "INSERT INTO "+schema.EventsTable+" ("+strings.Join(schema.WriteColumns, ", ")+")")
 	if err != nil {
 		tb.Fatalf("prepare insert: %v", err)
 	}
 	for i := range rows {
-		if err := batch.Append(rows[i].Values()...); err != nil {
+		if err := batch.Append(rows[i].WriteValues()...); err != nil {
 			tb.Fatalf("append row %d: %v", i, err)
 		}
 	}

@@ -32,9 +32,21 @@ const createMigrationsTable = "CREATE TABLE IF NOT EXISTS " + schema.MigrationsT
 // has changed since is an error: migrations are append-only. Each statement
 // is idempotent (IF NOT EXISTS), so two servers migrating at once converge.
 func Run(ctx context.Context, conn Conn, log *slog.Logger) ([]int, error) {
-	ms, err := schema.Migrations()
+	return RunTo(ctx, conn, log, int(^uint(0)>>1))
+}
+
+// RunTo is Run limited to the migrations up to version last: the schema as
+// an older release left it, for upgrade tests.
+func RunTo(ctx context.Context, conn Conn, log *slog.Logger, last int) ([]int, error) {
+	all, err := schema.Migrations()
 	if err != nil {
 		return nil, err
+	}
+	var ms []schema.Migration
+	for _, m := range all {
+		if m.Version <= last {
+			ms = append(ms, m)
+		}
 	}
 	if err := conn.Exec(ctx, createMigrationsTable); err != nil {
 		return nil, fmt.Errorf("create %s: %w", schema.MigrationsTable, err)
@@ -53,7 +65,7 @@ func Run(ctx context.Context, conn Conn, log *slog.Logger) ([]int, error) {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
+			if _, err := Exec(ctx, conn, stmt); err != nil {
 				return ran, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -68,6 +80,39 @@ func Run(ctx context.Context, conn Conn, log *slog.Logger) ([]int, error) {
 		ran = append(ran, m.Version)
 	}
 	return ran, nil
+}
+
+// Exec runs one statement of a migration, unless its guard says otherwise,
+// and reports whether it ran.
+func Exec(ctx context.Context, conn Conn, stmt schema.Statement) (bool, error) {
+	if stmt.When != "" {
+		run, err := guard(ctx, conn, stmt.When)
+		if err != nil {
+			return false, fmt.Errorf("guard: %w", err)
+		}
+		if !run {
+			return false, nil
+		}
+	}
+	return true, conn.Exec(ctx, stmt.SQL)
+}
+
+// guard runs a statement's "when" query, which returns one UInt8: whether
+// the statement should run.
+func guard(ctx context.Context, conn Conn, q string) (bool, error) {
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var v uint8
+	if !rows.Next() {
+		return false, fmt.Errorf("no row from %q", q)
+	}
+	if err := rows.Scan(&v); err != nil {
+		return false, err
+	}
+	return v != 0, rows.Err()
 }
 
 func applied(ctx context.Context, conn Conn) (map[int]string, error) {

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -54,7 +55,8 @@ func TestEventsTableShape(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ENGINE = ReplacingMergeTree",
-		"PARTITION BY (intDiv(toUnixTimestamp(expires_at) - toUnixTimestamp(received_at), 86400), toYYYYMMDD(timestamp))",
+		"PARTITION BY (intDiv(toUnixTimestamp(expires_at) - toUnixTimestamp(received_at), 86400), toYYYYMM(timestamp))",
+		"`metadata_hashes` Array(UInt64) DEFAULT",
 		"ORDER BY (org_id, timestamp, id)",
 		"TTL toDateTime(expires_at)",
 		"`event_type` LowCardinality(String)",
@@ -168,10 +170,10 @@ func TestResentCopiesShareAPartition(t *testing.T) {
 	db := chtest.NewDB(t)
 	mustMigrate(t, db)
 	plan := schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}
-	ts := time.Date(2026, 11, 21, 23, 59, 58, 0, time.UTC)
+	ts := time.Date(2026, 11, 30, 23, 59, 58, 0, time.UTC)
 	e := schema.Event{ID: schema.NewEventID(), Timestamp: ts, Event: schema.EventInfo{Type: "x"}, Actor: schema.Actor{Type: "user"}}
 	first := schema.NewRow(&e, "acme", ts.Add(time.Second), plan)
-	resent := schema.NewRow(&e, "acme", ts.Add(5*time.Second), plan) // received after midnight
+	resent := schema.NewRow(&e, "acme", ts.Add(5*time.Second), plan) // received in the next month
 	if first.ExpiresAt.YearDay() == resent.ExpiresAt.YearDay() {
 		t.Fatal("test setup: the copies should expire on different days")
 	}
@@ -190,5 +192,151 @@ func TestResentCopiesShareAPartition(t *testing.T) {
 	}
 	if folded != 1 {
 		t.Fatalf("rows through FINAL=%d, want 1", folded)
+	}
+}
+
+// An install of the daily-partitioned layout (migrations up to 0006) with
+// events in it upgrades to the monthly one: every event kept once, the
+// lookup table still fed, the metadata hashes computed for the old rows;
+// and the migration can run again from its start after stopping anywhere.
+func TestUpgradeToMonthlyPartitions(t *testing.T) {
+	db := chtest.NewDB(t)
+	ctx := context.Background()
+	if _, err := migrate.RunTo(ctx, db.Conn, quiet(), 6); err != nil {
+		t.Fatal(err)
+	}
+	plan := schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}
+	now := time.Now()
+	var old []schema.Row
+	for i := range 300 {
+		e := schema.Event{ID: schema.NewEventID(), Timestamp: now.Add(-time.Duration(i) * 7 * time.Hour),
+			Event:    schema.EventInfo{Type: "x", Metadata: []byte(fmt.Sprintf(`{"n":%d,"env":"prod","deep":{"k":%v}}`, i%10, i%2 == 0))},
+			Actor:    schema.Actor{Type: "user", Metadata: []byte(fmt.Sprintf(`{"userId":"u%d"}`, i%7))},
+			Resource: &schema.Resource{Type: "secret", ID: fmt.Sprintf("s%d", i%5)}}
+		old = append(old, schema.NewRow(&e, "acme", now, plan))
+	}
+	insertRows(t, db, old...)
+	insertRows(t, db, old[:50]...) // re-sent copies, not yet merged
+
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m7 := ms[6]
+	if m7.Version != 7 {
+		t.Fatalf("migration 7 is %d", m7.Version)
+	}
+	// Stopped after the copy, then run again from the start, then a third
+	// time as if it had stopped before being recorded.
+	for _, st := range m7.Statements[:2] {
+		if _, err := migrate.Exec(ctx, db.Conn, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran := mustMigrate(t, db); len(ran) != 1 || ran[0] != 7 {
+		t.Fatalf("applied %v, want [7]", ran)
+	}
+	for _, st := range m7.Statements {
+		if _, err := migrate.Exec(ctx, db.Conn, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var key string
+	if err := db.Conn.QueryRow(ctx, "SELECT partition_key FROM system.tables WHERE database = currentDatabase() AND name = 'events'").Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(key, "toYYYYMM(timestamp)") {
+		t.Fatalf("partition key %q, want the monthly one", key)
+	}
+	var events, distinct, leftover, keyed, hashed uint64
+	if err := db.Conn.QueryRow(ctx, "SELECT count(), uniqExact(id) FROM events FINAL").Scan(&events, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if events != 300 || distinct != 300 {
+		t.Fatalf("after the upgrade: %d rows through FINAL, %d ids; want 300 and 300", events, distinct)
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM events_0007").Scan(&leftover); err != nil {
+		t.Fatal(err)
+	}
+	if leftover != 0 {
+		t.Fatalf("old table keeps %d rows, want 0", leftover)
+	}
+	// Old rows got their hashes: env=prod everywhere, deep.k=true on even i.
+	prod := schema.MetadataLeafHash(schema.KindString, []string{"env"}, "prod")
+	deep := schema.MetadataLeafHash(schema.KindBool, []string{"deep", "k"}, schema.MetadataBool(true))
+	if err := db.Conn.QueryRow(ctx, fmt.Sprintf("SELECT countIf(has(metadata_hashes, %d)), countIf(has(metadata_hashes, %d)) FROM events FINAL", prod, deep)).Scan(&hashed, &keyed); err != nil {
+		t.Fatal(err)
+	}
+	if hashed != 300 || keyed != 150 {
+		t.Fatalf("hashes: env=prod on %d rows (want 300), deep.k=true on %d (want 150)", hashed, keyed)
+	}
+	// The lookup table is fed by inserts into the new table.
+	e := schema.Event{ID: schema.NewEventID(), Timestamp: now, Event: schema.EventInfo{Type: "x"},
+		Actor: schema.Actor{Type: "user", Metadata: []byte(`{"userId":"after"}`)}}
+	insertRows(t, db, schema.NewRow(&e, "acme", now, plan))
+	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM events_by_key FINAL WHERE org_id = 'acme' AND key_kind = 'actor' AND key = 'after'").Scan(&keyed); err != nil {
+		t.Fatal(err)
+	}
+	if keyed != 1 {
+		t.Fatalf("events_by_key rows for an event inserted after the upgrade: %d, want 1", keyed)
+	}
+}
+
+// The hashes writers compute (schema.MetadataHashes) equal those of the
+// column's DEFAULT, which ClickHouse computes for a writer that leaves the
+// column out and for rows copied by the upgrade.
+func TestMetadataHashesMatchTheDefault(t *testing.T) {
+	db := chtest.NewDB(t)
+	mustMigrate(t, db)
+	ctx := context.Background()
+	docs := []string{
+		``, `{}`, `{"a":"x"}`, `{"a":""}`, `{"a":3}`, `{"a":3.0}`, `{"a":3e0}`, `{"a":-0}`, `{"a":0}`, `{"a":-0.0}`,
+		`{"a":0.1}`, `{"a":-2.5e-300}`, `{"a":18446744073709551615}`, `{"a":-9223372036854775808}`, `{"a":123456789012345678901234567890}`,
+		`{"a":true,"b":false,"c":null,"d":[1,"x",{"e":1}]}`,
+		`{"s":"é€ \"quoted\"","t":"line\nbreak","u":"back\\slash","v":"x\u00e9","w":"\ud83d\ude00"}`,
+		`{"o":{"p":"q","n":7,"b":true,"z":null,"arr":[1],"deep":{"x":"y"}},"k":"v"}`,
+		`{"x.y":"dot","k-1":"dash","under_score":1,"":"empty key","a":{"":"empty inner"}}`,
+		`{"dup":"one","dup":"two","o":{"i":1,"i":2}}`,
+		`{"\u0061bc":"escaped key","o":{"\u00e9":"é"}}`,
+		`{"secretPath":"/apps/billing/config","environment":"staging","secretVersion":7,"client":{"sdk":"python","version":"3.8.2"}}`,
+	}
+	plan := schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}
+	now := time.Now()
+	var byGo, bySQL []schema.Row
+	for i, d := range docs {
+		for j, rows := range []*[]schema.Row{&byGo, &bySQL} {
+			e := schema.Event{ID: schema.NewEventID(), Timestamp: now, Event: schema.EventInfo{Type: fmt.Sprintf("doc-%d-%d", i, j), Metadata: []byte(d)},
+				Actor: schema.Actor{Type: "user"}}
+			*rows = append(*rows, schema.NewRow(&e, "acme", now, plan))
+		}
+	}
+	chtest.InsertRows(t, db, byGo) // WriteColumns: hashes from Go
+	insertRows(t, db, bySQL...)    // InsertColumns: hashes from the DEFAULT
+	rows, err := db.Conn.Query(ctx, "SELECT event_type, arraySort(metadata_hashes) FROM events ORDER BY event_type")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string][]uint64{}
+	for rows.Next() {
+		var typ string
+		var hs []uint64
+		if err := rows.Scan(&typ, &hs); err != nil {
+			t.Fatal(err)
+		}
+		got[typ] = hs
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range docs {
+		goHashes, sqlHashes := got[fmt.Sprintf("doc-%d-0", i)], got[fmt.Sprintf("doc-%d-1", i)]
+		if fmt.Sprint(goHashes) != fmt.Sprint(sqlHashes) {
+			t.Errorf("metadata %s: Go hashes %v, DEFAULT %v", d, goHashes, sqlHashes)
+		}
+	}
+	if n := len(got["doc-21-0"]); n != 5 {
+		t.Errorf("the realistic document has %d hashes, want 5 (3 at depth 1, 2 at depth 2)", n)
 	}
 }

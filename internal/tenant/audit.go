@@ -44,7 +44,7 @@ type DirectRecorder struct {
 	Plans PlanSource
 }
 
-var insertEvents = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.InsertColumns, ", ") + ")"
+var insertEvents = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.WriteColumns, ", ") + ")"
 
 // Record implements Recorder.
 func (r *DirectRecorder) Record(ctx context.Context, org string, e schema.Event) error {
@@ -59,7 +59,7 @@ func (r *DirectRecorder) Record(ctx context.Context, org string, e schema.Event)
 	if err != nil {
 		return fmt.Errorf("prepare audit insert: %w", err)
 	}
-	if err := b.Append(row.Values()...); err != nil {
+	if err := b.Append(row.WriteValues()...); err != nil {
 		_ = b.Abort()
 		return fmt.Errorf("append audit event: %w", err)
 	}

@@ -18,11 +18,9 @@ WHERE org_id = {org:String}
   AND startsWith(lower(actor_email), {emailPrefix0:String})
   AND position(lower(actor_email), {emailContains0:String}) > 0
   AND (ip_address = {ip0:String} OR (isIPv4String(ip_address) AND toIPv4OrZero(ip_address) BETWEEN {ipLo0:IPv4} AND {ipHi0:IPv4}) OR (isIPv4String(ip_address) AND toIPv4OrZero(ip_address) BETWEEN {ipLo1:IPv4} AND {ipHi1:IPv4}) OR (isIPv6String(ip_address) AND toIPv6OrZero(ip_address) BETWEEN {ipLo2:IPv6} AND {ipHi2:IPv6}))
-  AND ((JSONType(event_metadata, {md0_k0:String}) = 'String' AND JSONExtractString(event_metadata, {md0_k0:String}) = {md0_s0:String}) OR (JSONType(event_metadata, {md0_k0:String}) IN ('Int64', 'UInt64', 'Double') AND JSONExtractFloat(event_metadata, {md0_k0:String}) = {md0_n0:Float64}))
-  AND (position(event_metadata, '\\') > 0 OR multiSearchAny(event_metadata, [{md1_p0:String}]))
-  AND (JSONType(event_metadata, {md1_k0:String}) = 'String' AND JSONExtractString(event_metadata, {md1_k0:String}) = {md1_s0:String})
-  AND (position(event_metadata, '\\') > 0 OR multiSearchAny(event_metadata, [{md2_p0:String}]))
-  AND ((JSONType(event_metadata, {md2_k0:String}, {md2_k1:String}) = 'String' AND JSONExtractString(event_metadata, {md2_k0:String}, {md2_k1:String}) = {md2_s0:String}) OR (JSONType(event_metadata, {md2_k0:String}, {md2_k1:String}) = 'Bool' AND JSONExtractBool(event_metadata, {md2_k0:String}, {md2_k1:String}) = {md2_b0:Bool}))
+  AND hasAny(metadata_hashes, {md0_h:Array(UInt64)})
+  AND hasAny(metadata_hashes, {md1_h:Array(UInt64)})
+  AND hasAny(metadata_hashes, {md2_h:Array(UInt64)})
 ORDER BY event_type ASC, timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
@@ -46,17 +44,9 @@ LIMIT {limit:UInt32}
 -- ipLo1 = "192.168.0.0"
 -- ipLo2 = "2001:db8::"
 -- limit = "50"
--- md0_k0 = "count"
--- md0_n0 = "3"
--- md0_s0 = "3"
--- md1_k0 = "environment"
--- md1_p0 = "prod"
--- md1_s0 = "prod"
--- md2_b0 = "true"
--- md2_k0 = "flags"
--- md2_k1 = "enabled"
--- md2_p0 = "true"
--- md2_s0 = "true"
+-- md0_h = "[15703425521096281018,3302056690048956286]"
+-- md1_h = "[18416246371718772634]"
+-- md2_h = "[8611496471252319946,3311474647437388882]"
 -- org = "acme"
 -- projectId0 = "p-1"
 -- resourceId0 = "s-42"

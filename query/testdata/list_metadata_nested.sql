@@ -4,8 +4,7 @@ FROM events FINAL
 WHERE org_id = {org:String}
   AND expires_at > now64(3)
   AND ((JSONType(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) = 'String' AND JSONExtractString(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) IN ({md0_s0:String}, {md0_s1:String})) OR (JSONType(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) IN ('Int64', 'UInt64', 'Double') AND JSONExtractFloat(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) = {md0_n0:Float64}))
-  AND (position(event_metadata, '\\') > 0 OR multiSearchAny(event_metadata, [{md1_p0:String}]))
-  AND (JSONType(event_metadata, {md1_k0:String}) = 'String' AND JSONExtractString(event_metadata, {md1_k0:String}) = {md1_s0:String})
+  AND hasAny(metadata_hashes, {md1_h:Array(UInt64)})
 ORDER BY timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
@@ -17,7 +16,5 @@ LIMIT {limit:UInt32}
 -- md0_n0 = "1000"
 -- md0_s0 = "1e3"
 -- md0_s1 = "x"
--- md1_k0 = "env"
--- md1_p0 = "staging"
--- md1_s0 = "staging"
+-- md1_h = "[3485138047038757481]"
 -- org = "acme"
