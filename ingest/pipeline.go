@@ -259,18 +259,71 @@ func (p *Pipeline) Close() error { return p.wal.Close() }
 // log from the last confirmed record (replaying what a previous run left),
 // fills a batch up to BatchSize events or FlushInterval, inserts it, retrying
 // with backoff until ClickHouse confirms, and only then commits the log.
+//
+// Filling and inserting overlap: while ClickHouse takes one batch, the next
+// is read from the log and put in columns (decoding, metadata hashes) by a
+// second goroutine, so that this work does not add to each insert's time.
+// Batches are still inserted and committed one at a time, in log order; at
+// most two are in memory.
 func (p *Pipeline) Run(ctx context.Context) {
 	defer close(p.done)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan *columns, 2)
+	free <- new(columns)
+	free <- new(columns)
+	full := make(chan filled)
+	go p.fill(fctx, free, full)
+	for b := range full {
+		if !p.insertBatch(ctx, b.cols, b.first, b.last) {
+			cancel()
+			for range full { // wait for the filler to let go of the log
+			}
+			return
+		}
+		b.cols.reset()
+		free <- b.cols
+	}
+}
+
+// filled is a batch ready to insert: its rows and the log records they
+// came from.
+type filled struct {
+	cols        *columns
+	first, last wal.LSN
+}
+
+// fill reads the log into batches until ctx ends, then closes full.
+func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- filled) {
+	defer close(full)
 	r := p.wal.NewReader(p.wal.Committed() + 1)
 	defer r.Close()
-	var (
-		cols        columns
-		rows        []schema.Row
-		first, last wal.LSN
-		started     time.Time
-	)
+	var rows []schema.Row
+	for {
+		var cols *columns
+		select {
+		case cols = <-free:
+		case <-ctx.Done():
+			return
+		}
+		first, last, ok := p.fillBatch(ctx, r, cols, &rows)
+		if !ok {
+			return
+		}
+		select {
+		case full <- filled{cols: cols, first: first, last: last}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fillBatch fills cols from what is durable, up to BatchSize events or
+// until FlushInterval has passed since its first event (or a flush is
+// asked for). ok is false when ctx ended first.
+func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, rows *[]schema.Row) (first, last wal.LSN, ok bool) {
+	var started time.Time
 	for ctx.Err() == nil {
-		// Fill the batch from what is durable.
 		for cols.len() < p.cfg.BatchSize {
 			lsn, rec, err := r.Next()
 			if err == io.EOF {
@@ -281,15 +334,15 @@ func (p *Pipeline) Run(ctx context.Context) {
 				sleep(ctx, time.Second)
 				break
 			}
-			if rows, err = decodeRows(rec, rows[:0]); err != nil {
+			if *rows, err = decodeRows(rec, (*rows)[:0]); err != nil {
 				p.m.corruptSkips.Inc()
 				p.log.Error("ingest: undecodable write-ahead log record skipped", "lsn", lsn, "error", err)
 			}
-			for i := range rows {
-				cols.add(&rows[i], p.cfg.NodeID, Seq(lsn, i))
+			for i := range *rows {
+				cols.add(&(*rows)[i], p.cfg.NodeID, Seq(lsn, i))
 			}
 			if lsn <= p.replayEnd {
-				p.pending.Add(int64(len(rows))) // not counted by Append in this run
+				p.pending.Add(int64(len(*rows))) // not counted by Append in this run
 			}
 			if first == 0 {
 				first, started = lsn, time.Now()
@@ -307,12 +360,9 @@ func (p *Pipeline) Run(ctx context.Context) {
 				}
 			}
 		}
-		if !p.insertBatch(ctx, &cols, first, last) {
-			return
-		}
-		first = 0
-		cols.reset()
+		return first, last, true
 	}
+	return 0, 0, false
 }
 
 // wait blocks until new records are durable, a flush is requested, timer
