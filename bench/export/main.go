@@ -151,8 +151,11 @@ func ceiling(httpAddr, format string) float64 {
 	for k, v := range f.Settings() {
 		q.Set(k, v)
 	}
+	// As the server's client: no Accept-Encoding, so the bytes are not
+	// gzipped on the way (Go's default transport asks for gzip).
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	start := time.Now()
-	resp, err := http.Post("http://"+httpAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(f.Query(sel)))
+	resp, err := client.Post("http://"+httpAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(f.Query(sel)))
 	if err != nil {
 		log.Fatal(err)
 	}
