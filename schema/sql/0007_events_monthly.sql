@@ -39,8 +39,8 @@
 -- or the first start of the new version, which migrates before it serves):
 -- an event inserted into the old table after the copy would stay there.
 -- Each step can run again: a migration stopped half-way resumes at the next
--- start. The old table is left empty, not dropped, so that this file never
--- names a table that might be missing; a later migration can drop it.
+-- start (the steps that cannot repeat are guarded by the layout of
+-- "events"; a repeated copy would only add copies that reads fold).
 
 CREATE TABLE IF NOT EXISTS events_0007
 (
@@ -113,8 +113,9 @@ DROP VIEW IF EXISTS events_by_key_mv;
 -- when: SELECT count() > 0 FROM system.tables WHERE database = currentDatabase() AND name = 'events' AND position(partition_key, 'toYYYYMMDD') > 0
 EXCHANGE TABLES events AND events_0007;
 
--- events_0007 is now the old table.
-TRUNCATE TABLE IF EXISTS events_0007;
+-- events_0007 is now the old table (or, when this runs again after the
+-- swap, an empty one).
+DROP TABLE IF EXISTS events_0007;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_key_mv TO events_by_key AS
 SELECT org_id, k.1 AS key_kind, k.2 AS key, timestamp, id, expires_at,
