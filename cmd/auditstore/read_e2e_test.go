@@ -37,10 +37,10 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 		for i := 0; i < n; i++ {
 			id := uuid.NewString()
 			ids = append(ids, id)
-			fmt.Fprintf(&body, `{"id":%q,"timestamp":%q,"event":{"type":"%s.login","metadata":{"i":%d,"ü":"✓ \"q\", x"}},`+
+			fmt.Fprintf(&body, `{"id":%q,"timestamp":%q,"event":{"type":"%s.login","metadata":{"i":%d,"ü":"✓ \"q\", x","o":{"k":"v%d"},"d":{"e":{"f":%d}}}},`+
 				`"actor":{"type":"user","metadata":{"userId":"%s-u%d","email":"%s@example.com"}},"ipAddress":"203.0.113.%d",`+
 				`"resource":{"type":"secret","id":"%s-s%d"},"traceId":"%s-t%d"}`+"\n",
-				id, time.Now().Add(-time.Duration(i)*time.Minute).UTC().Format(time.RFC3339Nano), prefix, i, prefix, i%3, prefix, i%250, prefix, i, prefix, i)
+				id, time.Now().Add(-time.Duration(i)*time.Minute).UTC().Format(time.RFC3339Nano), prefix, i, i, i, prefix, i%3, prefix, i%250, prefix, i, prefix, i)
 		}
 		s.Ingest(t, key, []byte(body.String()))
 		return ids
@@ -74,6 +74,17 @@ func TestIngestQueryExportEndToEnd(t *testing.T) {
 	for _, id := range idsA {
 		if _, ok := byID[id]; !ok {
 			t.Fatalf("event %s of org-a missing from the list", id)
+		}
+	}
+	// Metadata filters over what the ingest path wrote: depth 1 and 2 on
+	// the hashes the writer stored, depth 3 on the JSON.
+	for q, want := range map[string]string{
+		"metadata.i=7": idsA[7], "metadata.i=7.0": idsA[7], "metadata.o.k=v8": idsA[8], "metadata.d.e.f=9": idsA[9],
+	} {
+		code, b := s.Do(t, "GET", "/v1/events?"+q, readA, nil)
+		var got listResponse
+		if code != 200 || json.Unmarshal(b, &got) != nil || got.Total != 1 || len(got.Events) != 1 || got.Events[0].ID != want {
+			t.Errorf("%s: %d %s, want the one event %s", q, code, b, want)
 		}
 	}
 	// Org B's events are invisible to A's key, whatever the filters.
