@@ -159,7 +159,10 @@ func (e *env) readWithClickHouse(tb testing.TB, path, format string) []record {
 			cols += fmt.Sprintf("toNullable(toString(%s))", c.Name)
 		}
 	}
-	q := fmt.Sprintf("SELECT %s FROM file({p:String}, %s)", cols, format)
+	// One reading thread and no parallel parsing: rows come back in the
+	// file's order, which the comparison checks (blocks read in parallel
+	// may be returned out of order).
+	q := fmt.Sprintf("SELECT %s FROM file({p:String}, %s) SETTINGS max_threads = 1, input_format_parallel_parsing = 0", cols, format)
 	ctx := paramsCtx(map[string]string{"p": path})
 	rows, err := e.db.Conn.Query(ctx, q)
 	if err != nil {
