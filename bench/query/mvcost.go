@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/auditstore/auditstore/bench/gen"
+	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/schema"
 )
 
 // insertCost measures what the timelines' lookup table (events_by_key,
@@ -45,22 +47,23 @@ func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events
 		if err != nil {
 			log.Fatal(err)
 		}
-		var cols columns
+		rows := make([]schema.Row, 0, batch)
+		n := 0
 		var gen time.Duration
 		start := time.Now()
 		for {
 			t := time.Now()
 			it, ok := g.Next()
 			if ok {
-				r := it.Row()
-				cols.add(&r)
+				rows = append(rows, it.Row())
+				n++
 			}
 			gen += time.Since(t)
-			if cols.len() >= batch || (!ok && cols.len() > 0) {
-				if err := cols.send(ctx, conn); err != nil {
+			if len(rows) >= batch || (!ok && len(rows) > 0) {
+				if err := ingest.InsertRows(ctx, conn, rows, fmt.Sprintf("mvcost-%d", n)); err != nil {
 					log.Fatal(err)
 				}
-				cols.reset()
+				rows = rows[:0]
 			}
 			if !ok {
 				break
