@@ -65,7 +65,7 @@ func RunTo(ctx context.Context, conn Conn, log *slog.Logger, last int) ([]int, e
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if _, err := Exec(ctx, conn, stmt); err != nil {
+			if err := Exec(ctx, conn, stmt); err != nil {
 				return ran, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -82,19 +82,18 @@ func RunTo(ctx context.Context, conn Conn, log *slog.Logger, last int) ([]int, e
 	return ran, nil
 }
 
-// Exec runs one statement of a migration, unless its guard says otherwise,
-// and reports whether it ran.
-func Exec(ctx context.Context, conn Conn, stmt schema.Statement) (bool, error) {
+// Exec runs one statement of a migration, unless its guard says otherwise.
+func Exec(ctx context.Context, conn Conn, stmt schema.Statement) error {
 	if stmt.When != "" {
 		run, err := guard(ctx, conn, stmt.When)
 		if err != nil {
-			return false, fmt.Errorf("guard: %w", err)
+			return fmt.Errorf("guard: %w", err)
 		}
 		if !run {
-			return false, nil
+			return nil
 		}
 	}
-	return true, conn.Exec(ctx, stmt.SQL)
+	return conn.Exec(ctx, stmt.SQL)
 }
 
 // guard runs a statement's "when" query, which returns one UInt8: whether

@@ -229,7 +229,7 @@ func TestUpgradeToMonthlyPartitions(t *testing.T) {
 	// Stopped after the copy, then run again from the start, then a third
 	// time as if it had stopped before being recorded.
 	for _, st := range m7.Statements[:2] {
-		if _, err := migrate.Exec(ctx, db.Conn, st); err != nil {
+		if err := migrate.Exec(ctx, db.Conn, st); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -237,7 +237,7 @@ func TestUpgradeToMonthlyPartitions(t *testing.T) {
 		t.Fatalf("applied %v, want [7]", ran)
 	}
 	for _, st := range m7.Statements {
-		if _, err := migrate.Exec(ctx, db.Conn, st); err != nil {
+		if err := migrate.Exec(ctx, db.Conn, st); err != nil {
 			t.Fatal(err)
 		}
 	}
