@@ -175,11 +175,12 @@ var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9
 func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 	prefix := "md" + strconv.Itoa(i) + "_"
 	args := schema.ColEventMetadata
-	var nums, bools []string
+	var nums []float64
+	var bools []string
 	for _, v := range m.Values {
 		if jsonNumber.MatchString(v) {
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				nums = append(nums, strconv.FormatFloat(f, 'g', -1, 64))
+				nums = append(nums, f)
 			}
 		}
 		if v == "true" || v == "false" {
@@ -196,8 +197,7 @@ func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 		for _, v := range m.Values {
 			add(schema.KindString, v)
 		}
-		for _, n := range nums {
-			f, _ := strconv.ParseFloat(n, 64)
+		for _, f := range nums {
 			add(schema.KindNumber, schema.MetadataNumber(f))
 		}
 		for _, v := range bools {
@@ -211,8 +211,12 @@ func metadataMatch(b *builder, i int, m schema.MetadataMatch) string {
 	or := []string{"(JSONType(" + args + ") = 'String' AND " +
 		b.in("JSONExtractString("+args+")", prefix+"s", typeString, m.Values) + ")"}
 	if len(nums) > 0 {
+		ns := make([]string, len(nums))
+		for j, f := range nums {
+			ns[j] = strconv.FormatFloat(f, 'g', -1, 64)
+		}
 		or = append(or, "(JSONType("+args+") IN ('Int64', 'UInt64', 'Double') AND "+
-			b.in("JSONExtractFloat("+args+")", prefix+"n", "Float64", nums)+")")
+			b.in("JSONExtractFloat("+args+")", prefix+"n", "Float64", ns)+")")
 	}
 	if len(bools) > 0 {
 		or = append(or, "(JSONType("+args+") = 'Bool' AND "+
