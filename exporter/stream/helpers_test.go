@@ -23,6 +23,7 @@ import (
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -30,24 +31,6 @@ import (
 const testNode = "node-test"
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
-
-// lockedBuffer collects log output from concurrent goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // fakeWM is a watermark the test moves.
 type fakeWM struct{ seq atomic.Uint64 }
@@ -109,7 +92,7 @@ type harness struct {
 	db    *chtest.DB
 	wm    *fakeWM
 	rec   *memRecorder
-	logs  *lockedBuffer
+	logs  *servertest.SyncBuffer
 	reg   *prometheus.Registry
 	svc   *Service
 	h     http.Handler
@@ -129,7 +112,7 @@ func migrated(tb testing.TB) *chtest.DB {
 
 func newHarness(tb testing.TB, tweak func(*Config)) *harness {
 	tb.Helper()
-	h := &harness{db: migrated(tb), wm: &fakeWM{}, rec: &memRecorder{}, logs: &lockedBuffer{}}
+	h := &harness{db: migrated(tb), wm: &fakeWM{}, rec: &memRecorder{}, logs: &servertest.SyncBuffer{}}
 	h.start(tb, tweak)
 	return h
 }

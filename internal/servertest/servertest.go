@@ -63,18 +63,20 @@ func FreePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers:
+// it collects the log output of a process or of concurrent goroutines.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -85,7 +87,7 @@ type Server struct {
 	Base    string
 	TCPPort int // the embedded engine's native port
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *SyncBuffer
 	done    chan struct{}
 	exitErr error
 }
@@ -101,7 +103,7 @@ func Start(tb testing.TB, extra ...string) *Server {
 func StartIn(tb testing.TB, dataDir string, extra ...string) *Server {
 	tb.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-	s := &Server{Base: "http://" + listen, TCPPort: FreePort(tb), out: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{Base: "http://" + listen, TCPPort: FreePort(tb), out: &SyncBuffer{}, done: make(chan struct{})}
 	args := append([]string{"serve", "-listen", listen, "-data", dataDir, "-admin-token", AdminToken,
 		"-flush-interval", "20ms", "-engine-tcp-port", fmt.Sprint(s.TCPPort)}, extra...)
 	s.cmd = exec.Command(Binary(tb), args...)

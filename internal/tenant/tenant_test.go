@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,17 @@ import (
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/schema"
 )
 
 const adminToken = "test-admin-token-0123456789"
 
-// lockedBuffer collects log output from concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type env struct {
 	db   *chtest.DB
 	svc  *Service
 	h    http.Handler
-	logs *lockedBuffer
+	logs *servertest.SyncBuffer
 }
 
 func newService(tb testing.TB, db *chtest.DB, logs io.Writer, refresh time.Duration) *Service {
@@ -93,7 +75,7 @@ func newEnv(tb testing.TB) *env {
 	if _, err := migrate.Run(context.Background(), db.Conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		tb.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &servertest.SyncBuffer{}
 	svc := newService(tb, db, logs, time.Hour)
 	return &env{db: db, svc: svc, logs: logs, h: router(svc, slog.New(slog.NewTextHandler(logs, nil)))}
 }

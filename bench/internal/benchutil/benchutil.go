@@ -18,11 +18,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/internal/servertest"
 )
 
 // FreePort returns a free TCP port on 127.0.0.1.
@@ -127,24 +127,7 @@ type Server struct {
 	Base  string
 	Admin string
 	cmd   *exec.Cmd
-	out   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	out   *servertest.SyncBuffer
 }
 
 // StartServer builds ./cmd/auditstore into work (run from the repository
@@ -157,7 +140,7 @@ func StartServer(work string, args ...string) *Server {
 		}
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", FreePort())
-	s := &Server{Base: "http://" + listen, Admin: "bench-admin-token-0123456789", out: &lockedBuffer{}}
+	s := &Server{Base: "http://" + listen, Admin: "bench-admin-token-0123456789", out: &servertest.SyncBuffer{}}
 	s.cmd = exec.Command(bin, append([]string{"serve", "-listen", listen, "-admin-token", s.Admin}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
