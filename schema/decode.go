@@ -105,7 +105,7 @@ func (c *checker) split(path string, v []byte, names []string, out [][]byte, all
 		case i < len(names):
 			c.add(join(path, names[i]), "duplicate_field", "must appear at most once")
 		case !allowUnknown:
-			c.add(join(path, truncate(string(name), 64)), "unknown_field", "is not a known field")
+			c.add(join(path, Truncate(string(name), 64)), "unknown_field", "is not a known field")
 		}
 	}
 	return it.err
@@ -276,7 +276,7 @@ func locateIn(raw []byte, off int, top bool) string {
 		if !utf8.Valid(name) {
 			return ""
 		}
-		path := truncate(string(name), 64)
+		path := Truncate(string(name), 64)
 		switch path {
 		case "event", "actor", "resource":
 			if !top {

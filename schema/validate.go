@@ -398,8 +398,9 @@ func (c *checker) checkMetadata(field string, v []byte, lim Limits) bool {
 	return true
 }
 
-// truncate shortens s for an error message, at a rune boundary.
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes, at a rune boundary, marking the
+// cut with "…": for quoting user text in messages.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

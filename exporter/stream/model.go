@@ -89,12 +89,12 @@ func (f Filter) check() (Filter, error) {
 	}
 	for _, t := range f.EventTypes {
 		if !schema.ValidEventType(t) {
-			return f, bad("filter.eventTypes", fmt.Sprintf("%q is not a valid event type", truncate(t, 64)))
+			return f, bad("filter.eventTypes", fmt.Sprintf("%q is not a valid event type", schema.Truncate(t, 64)))
 		}
 	}
 	for _, t := range f.ActorTypes {
 		if !slices.Contains(schema.ActorTypes, t) {
-			return f, bad("filter.actorTypes", fmt.Sprintf("%q is not an actor type (%v)", truncate(t, 64), schema.ActorTypes))
+			return f, bad("filter.actorTypes", fmt.Sprintf("%q is not an actor type (%v)", schema.Truncate(t, 64), schema.ActorTypes))
 		}
 	}
 	norm := func(s []string) []string {
@@ -115,16 +115,6 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // mask hides a credential: long ones keep their last four characters so

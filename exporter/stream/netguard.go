@@ -255,7 +255,7 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 		addrs, err = g.resolver.LookupNetIP(rctx, "ip", host)
 		cancel()
 		if err != nil || len(addrs) == 0 {
-			return nil, bad("unresolvable", fmt.Sprintf("host %q does not resolve", truncate(host, 100)))
+			return nil, bad("unresolvable", fmt.Sprintf("host %q does not resolve", schema.Truncate(host, 100)))
 		}
 	}
 	for _, a := range addrs {
@@ -265,7 +265,7 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 			if re.plain {
 				return nil, bad("https_required", "plain http is allowed only to private addresses; use https")
 			}
-			return nil, bad("private_address", fmt.Sprintf("host %q is on a %s network (%s): refused", truncate(host, 100), re.reason, a.Unmap()))
+			return nil, bad("private_address", fmt.Sprintf("host %q is on a %s network (%s): refused", schema.Truncate(host, 100), re.reason, a.Unmap()))
 		}
 	}
 	return u, nil

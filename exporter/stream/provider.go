@@ -111,7 +111,7 @@ func decodeConfig(provider string, raw []byte) (destConfig, error) {
 	mk, ok := providers[provider]
 	if !ok {
 		return nil, schema.Invalid("invalid_stream", fmt.Sprintf("unknown provider %q; providers are: %s",
-			truncate(provider, 64), strings.Join(providerNames(), ", ")),
+			schema.Truncate(provider, 64), strings.Join(providerNames(), ", ")),
 			schema.FieldError{Index: -1, Field: "provider", Code: "enum", Message: "provider must be one of " + strings.Join(providerNames(), ", ")})
 	}
 	c := mk()

@@ -97,10 +97,10 @@ func (r *row) record() record {
 func (r *row) summary() string {
 	s := r.eventType + " by " + r.actorType
 	if r.actorID != "" {
-		s += " " + truncate(r.actorID, 128)
+		s += " " + schema.Truncate(r.actorID, 128)
 	}
 	if r.projectName != "" {
-		s += " in " + truncate(r.projectName, 128)
+		s += " in " + schema.Truncate(r.projectName, 128)
 	}
 	return s
 }
@@ -118,7 +118,7 @@ func shrink(rec record, level int) record {
 	if level >= 2 {
 		rec = record{ID: rec.ID, Actor: rec.Actor, ActorMetadata: rec.ActorMetadata, EventType: rec.EventType,
 			EventMetadata: rec.EventMetadata, ExpiresAt: rec.ExpiresAt, CreatedAt: rec.CreatedAt,
-			UpdatedAt: rec.UpdatedAt, OrgID: rec.OrgID, IPAddress: truncate(rec.IPAddress, 64), Truncated: true}
+			UpdatedAt: rec.UpdatedAt, OrgID: rec.OrgID, IPAddress: schema.Truncate(rec.IPAddress, 64), Truncated: true}
 	}
 	return rec
 }
