@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +26,6 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/exporter"
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -53,14 +51,8 @@ func main() {
 	defer e.Stop(context.Background())
 	ccfg := chconn.DefaultConfig()
 	ccfg.Addr = e.Addr()
-	conn, err := chconn.Open(ctx, ccfg)
-	if err != nil {
-		log.Fatal(err)
-	}
+	conn := benchutil.OpenMigrated(ctx, ccfg)
 	defer conn.Close()
-	if _, err := migrate.Run(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		log.Fatal(err)
-	}
 	srv := benchutil.StartServer(work, "-data", filepath.Join(work, "data"), "-clickhouse", e.Addr(),
 		"-clickhouse-http", e.HTTPAddr(), "-log-level", "warn")
 	defer srv.Stop()

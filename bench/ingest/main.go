@@ -14,9 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,7 +24,6 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -79,19 +76,12 @@ func main() {
 // starts) into a fresh embedded engine with columnar batch INSERTs of
 // 100,000 rows, the pipeline's default batch size.
 func measureCeiling(ctx context.Context, work string, bodies [][]byte) float64 {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := benchutil.Engine(ctx, filepath.Join(work, "ceiling"))
 	defer e.Stop(context.Background())
 	ccfg := chconn.DefaultConfig()
 	ccfg.Addr = e.Addr()
-	conn, err := chconn.Open(ctx, ccfg)
-	if err != nil {
-		log.Fatal(err)
-	}
+	conn := benchutil.OpenMigrated(ctx, ccfg)
 	defer conn.Close()
-	if _, err := migrate.Run(ctx, conn, quiet); err != nil {
-		log.Fatal(err)
-	}
 	plan := schema.DefaultPlans()["pro"]
 	now := time.Now()
 	var rows []schema.Row

@@ -38,7 +38,6 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
@@ -93,14 +92,8 @@ func main() {
 	if *reuse && *addr == "" {
 		log.Fatal("-reuse needs -clickhouse")
 	}
-	conn, err := chconn.Open(ctx, ccfg)
-	if err != nil {
-		log.Fatal(err)
-	}
+	conn := benchutil.OpenMigrated(ctx, ccfg)
 	defer conn.Close()
-	if _, err := migrate.Run(ctx, conn, quiet); err != nil {
-		log.Fatal(err)
-	}
 
 	gcfg := gen.DefaultConfig()
 	gcfg.Seed, gcfg.Orgs, gcfg.Events = *seed, *orgs, *events

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
 	"time"
 
 	"github.com/auditstore/auditstore/bench/gen"
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -25,17 +23,11 @@ func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events
 		if err := chconn.Drop(ctx, cfg, cfg.Database); err != nil {
 			log.Fatal(err)
 		}
-		conn, err := chconn.Open(ctx, cfg)
-		if err != nil {
-			log.Fatal(err)
-		}
+		conn := benchutil.OpenMigrated(ctx, cfg)
 		defer func() {
 			conn.Close()
 			_ = chconn.Drop(context.Background(), cfg, cfg.Database)
 		}()
-		if _, err := migrate.Run(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-			log.Fatal(err)
-		}
 		if dropView {
 			if err := conn.Exec(ctx, "DROP VIEW events_by_key_mv"); err != nil {
 				log.Fatal(err)

@@ -21,7 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/servertest"
 )
 
@@ -120,6 +124,20 @@ func Engine(ctx context.Context, dir string) *engine.Engine {
 		log.Fatal(err)
 	}
 	return e
+}
+
+// OpenMigrated connects to cfg's database and applies the migrations,
+// ending the program on failure.
+func OpenMigrated(ctx context.Context, cfg chconn.Config) driver.Conn {
+	conn, err := chconn.Open(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := migrate.Run(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		conn.Close()
+		log.Fatal(err)
+	}
+	return conn
 }
 
 // Server is a running auditstore binary.
