@@ -38,7 +38,9 @@ type Config struct {
 	// MaxBodyBytes bounds a request body after decompression (413 beyond).
 	// Default 10 MiB.
 	MaxBodyBytes int64
-	// MaxEvents bounds the events of one request (413 beyond). Default 10,000.
+	// MaxEvents bounds the events of one request (413 beyond). Default
+	// 10,000; at most MaxEventsLimit, since an event's ingest_seq holds its
+	// index in the request in 16 bits (see Seq).
 	MaxEvents int
 	// MaxEventBytes bounds one event's JSON (400 beyond). Default 1 MiB.
 	MaxEventBytes int
@@ -80,6 +82,9 @@ func (c Config) Validate() error {
 		return errors.New("ingest: batch size, flush interval and insert timeout must be positive")
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return errors.New("ingest: want 0 < RetryMin <= RetryMax")
+	case c.MaxEvents > MaxEventsLimit:
+		return fmt.Errorf("ingest: MaxEvents is %d; at most %d events fit in one request (each event's ingest_seq numbers it within its request in 16 bits)",
+			c.MaxEvents, MaxEventsLimit)
 	case c.MaxBodyBytes <= 0 || c.MaxEvents <= 0 || c.MaxEventBytes <= 0 || c.MaxErrors <= 0:
 		return errors.New("ingest: body, event and error limits must be positive")
 	case c.MaxConcurrentRequests <= 0:
@@ -190,8 +195,13 @@ func (p *Pipeline) Record(ctx context.Context, org string, e schema.Event) error
 	return p.Append(ctx, []schema.Row{schema.NewRow(&e, org, now, plan)})
 }
 
+// MaxEventsLimit is the most rows one write-ahead log record may hold:
+// Seq gives a row's index within its record 16 bits.
+const MaxEventsLimit = 1<<16 - 1
+
 // Seq is the ingest_seq of the i-th row of write-ahead log record lsn.
-// A request holds at most MaxEvents rows, far below 1<<16.
+// A record holds at most MaxEventsLimit rows (Config.Validate bounds
+// MaxEvents by it), so sequence numbers of two records never overlap.
 func Seq(lsn wal.LSN, i int) uint64 { return uint64(lsn)<<16 | uint64(i) }
 
 // NodeID names the rows this pipeline inserts (column ingest_node).
