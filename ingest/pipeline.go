@@ -393,7 +393,7 @@ func (p *Pipeline) wait(ctx context.Context, timer <-chan time.Time) bool {
 // insertBatch inserts until ClickHouse confirms, then commits the log.
 // It returns false only when ctx ended first (the batch stays in the log).
 func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last wal.LSN) bool {
-	token := fmt.Sprintf("auditstore-wal-%d-%d", first, last)
+	token := p.token(first, last)
 	n := cols.len()
 	start := time.Now()
 	backoff := p.cfg.RetryMin
@@ -441,6 +441,14 @@ func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last w
 	p.committed = make(chan struct{})
 	p.mu.Unlock()
 	return true
+}
+
+// token is the insert deduplication token of the batch of log records
+// first to last: unique per node and per life of its log (the epoch), so
+// that two nodes, or a node whose log was wiped, never share one, and the
+// same for every retry of the batch, also after a restart.
+func (p *Pipeline) token(first, last wal.LSN) string {
+	return fmt.Sprintf("auditstore-%s-%s-%d-%d", p.cfg.NodeID, p.wal.Epoch(), first, last)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -7,7 +7,9 @@
 //
 // On disk: DIR/NNNNNNNNNNNNNNNNNNNN.wal segment files, named by the sequence
 // number of their first record, and DIR/checkpoint, the last committed
-// sequence number. A record is a 16-byte header — payload length (uint32),
+// sequence number, and DIR/epoch, a random name given to the log when it
+// is created (a log started afresh, e.g. in a wiped directory, numbers its
+// records from 1 again under a new epoch). A record is a 16-byte header — payload length (uint32),
 // CRC-32C of sequence number and payload (uint32), sequence number
 // (uint64), little-endian — followed by the payload.
 package wal
@@ -15,7 +17,9 @@ package wal
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -37,6 +41,7 @@ const (
 	headerSize   = 16
 	segmentExt   = ".wal"
 	checkpointFn = "checkpoint"
+	epochFn      = "epoch"
 	// MaxRecordBytes bounds one record's payload.
 	MaxRecordBytes = 256 << 20
 )
@@ -108,6 +113,8 @@ type WAL struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
+	epoch string
+
 	mu        sync.Mutex
 	segments  []segment // oldest first; the last is the one being written
 	total     int64     // bytes of all segments
@@ -139,6 +146,9 @@ func Open(opts Options) (*WAL, error) {
 	w := &WAL{opts: opts, log: opts.Logger, reqs: make(chan *appendReq, 1024),
 		quit: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{}, 1)}
 	var err error
+	if w.epoch, err = loadEpoch(opts.Dir); err != nil {
+		return nil, err
+	}
 	if w.committed, err = readCheckpoint(opts.Dir); err != nil {
 		return nil, err
 	}
@@ -519,6 +529,57 @@ func (w *WAL) Commit(lsn LSN) error {
 		}
 	}
 	return nil
+}
+
+// Epoch names this log for its whole life: it is created with the log and
+// kept in its directory, so that (epoch, sequence number) never repeats,
+// even when a wiped directory numbers its records from 1 again.
+func (w *WAL) Epoch() string { return w.epoch }
+
+// loadEpoch reads the log's epoch, creating it (durably) the first time.
+func loadEpoch(dir string) (string, error) {
+	path := filepath.Join(dir, epochFn)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if e := strings.TrimSpace(string(b)); e != "" {
+			return e, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("wal: read epoch: %w", err)
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("wal: create epoch: %w", err)
+	}
+	epoch := hex.EncodeToString(r[:])
+	if err := writeFileSync(dir, epochFn, epoch+"\n"); err != nil {
+		return "", fmt.Errorf("wal: write epoch: %w", err)
+	}
+	return epoch, nil
+}
+
+// writeFileSync replaces dir/name with content durably: a temporary file,
+// fsync, rename, fsync of the directory.
+func writeFileSync(dir, name, content string) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	return err
 }
 
 func readCheckpoint(dir string) (LSN, error) {
