@@ -170,6 +170,10 @@ func (p *Pipeline) Append(ctx context.Context, rows []schema.Row) error {
 		if errors.Is(err, wal.ErrFull) {
 			return p.errFull()
 		}
+		if errors.Is(err, wal.ErrUnavailable) {
+			return schema.Unavailable("wal_unavailable",
+				"the write-ahead log cannot write to disk; nothing of this request was stored; retry later")
+		}
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
 	p.pending.Add(int64(len(rows)))
@@ -223,6 +227,10 @@ func (p *Pipeline) Health() []string {
 	var reasons []string
 	if p.wal.Full() {
 		reasons = append(reasons, p.errFull().Message)
+	}
+	if since, err := p.wal.Fault(); err != nil {
+		reasons = append(reasons, fmt.Sprintf("the write-ahead log cannot write since %s (ingest answers 503 wal_unavailable): %v",
+			since.UTC().Format(time.RFC3339), err))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
