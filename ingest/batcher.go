@@ -14,8 +14,10 @@ import (
 
 // Run moves durable events into ClickHouse until ctx ends: it reads the
 // log from the last confirmed record (replaying what a previous run left),
-// fills a batch up to BatchSize events or FlushInterval, inserts it, retrying
-// with backoff until ClickHouse confirms, and only then commits the log.
+// fills a batch up to BatchSize events, BatchBytes or FlushInterval, inserts
+// it, retrying transient failures with backoff until ClickHouse confirms and
+// setting aside in the quarantine the events it refuses for good, and only
+// then commits the log.
 //
 // Filling and inserting overlap: while ClickHouse takes one batch, the next
 // is read from the log and put in columns (decoding, metadata hashes) by a

@@ -6,12 +6,14 @@
 // deletes the segments that hold nothing newer.
 //
 // On disk: DIR/NNNNNNNNNNNNNNNNNNNN.wal segment files, named by the sequence
-// number of their first record, and DIR/checkpoint, the last committed
-// sequence number, and DIR/epoch, a random name given to the log when it
-// is created (a log started afresh, e.g. in a wiped directory, numbers its
-// records from 1 again under a new epoch). A record is a 16-byte header — payload length (uint32),
-// CRC-32C of sequence number and payload (uint32), sequence number
-// (uint64), little-endian — followed by the payload.
+// number of their first record; DIR/checkpoint, the last committed sequence
+// number; DIR/epoch, a random name given to the log when it is created (a
+// log started afresh, e.g. in a wiped directory, numbers its records from 1
+// again under a new epoch); DIR/damaged/, damaged segments set aside by
+// recovery. A record is a 16-byte header — payload length (uint32), CRC-32C
+// of sequence number and payload (uint32), sequence number (uint64),
+// little-endian — followed by the payload. An empty record stands for one
+// lost to damage.
 package wal
 
 import (
@@ -232,6 +234,9 @@ func syncDir(dir string) error {
 func (w *WAL) Append(ctx context.Context, payload []byte) (LSN, error) {
 	if len(payload) > MaxRecordBytes {
 		return 0, fmt.Errorf("wal: record of %d bytes exceeds %d", len(payload), MaxRecordBytes)
+	}
+	if len(payload) == 0 {
+		return 0, errors.New("wal: empty record (empty records stand for records lost to damage)")
 	}
 	req := &appendReq{payload: payload, done: make(chan struct{})}
 	select {
