@@ -91,8 +91,12 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			}
 			if err != nil && !errors.Is(err, wal.ErrChecksum) {
 				p.log.Error("ingest: cannot read the write-ahead log; retrying", "error", err)
+				p.setReadErr(err)
 				sleep(ctx, time.Second)
 				break
+			}
+			if p.readFailing {
+				p.setReadErr(nil)
 			}
 			*rows = (*rows)[:0]
 			switch {
@@ -122,7 +126,9 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			last = lsn
 		}
 		if first == 0 {
-			p.wait(ctx, nil)
+			if !p.readFailing { // else it slept already: read again
+				p.wait(ctx, nil)
+			}
 			continue
 		}
 		if cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
@@ -135,6 +141,14 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 		return first, last, true
 	}
 	return 0, 0, false
+}
+
+// setReadErr records whether the log can be read back (Health).
+func (p *Pipeline) setReadErr(err error) {
+	p.readFailing = err != nil
+	p.mu.Lock()
+	p.readErr = err
+	p.mu.Unlock()
 }
 
 // wait blocks until new records are durable, a flush is requested, timer

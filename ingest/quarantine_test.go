@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -231,9 +232,46 @@ func TestDamagedRecordIsQuarantined(t *testing.T) {
 	}
 }
 
+// TestUnreadableRecordIsReported: a record whose header is damaged after
+// the log was opened cannot be skipped safely: the batcher keeps trying,
+// and readiness says why events wait.
+func TestUnreadableRecordIsReported(t *testing.T) {
+	db := migrated(t)
+	dir := t.TempDir()
+	ids := []string{uuid.NewString(), uuid.NewString()}
+	h := newHarnessBeforeRun(t, db.Conn, dir, nil, func(p *Pipeline) {
+		for _, id := range ids {
+			e := schema.Event{ID: id, Event: schema.EventInfo{Type: "create-secret"}, Actor: schema.Actor{Type: "user"}}
+			if err := p.Record(context.Background(), "acme", e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		damageRecord(t, dir, 2, func(b []byte, off, _ int) { b[off+8] ^= 0x40 }) // its sequence number
+	})
+	for i := 0; ; i++ {
+		if r := strings.Join(h.pipe.Health(), "; "); strings.Contains(r, "cannot be read back") {
+			break
+		}
+		if i > 600 {
+			t.Fatalf("health=%q, want the unreadable record named", h.pipe.Health())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if e := quarantineList(t, h); len(e) != 0 {
+		t.Fatalf("quarantine=%+v, want nothing set aside for a record it cannot delimit", e)
+	}
+}
+
 // flipPayloadByte damages the last payload byte of record lsn in the only
 // segment of the log in dir.
 func flipPayloadByte(t *testing.T, dir string, lsn uint64) {
+	t.Helper()
+	damageRecord(t, dir, lsn, func(b []byte, off, n int) { b[off+16+n-1] ^= 0xff })
+}
+
+// damageRecord lets damage change the bytes of the only segment of the
+// log in dir, given the offset and payload length of record lsn.
+func damageRecord(t *testing.T, dir string, lsn uint64, damage func(b []byte, off, n int)) {
 	t.Helper()
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if len(segs) != 1 {
@@ -247,12 +285,13 @@ func flipPayloadByte(t *testing.T, dir string, lsn uint64) {
 	for off+16 <= len(b) {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		if binary.LittleEndian.Uint64(b[off+8:]) == lsn {
+			damage(b, off, n)
 			f, err := os.OpenFile(segs[0], os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, err := f.WriteAt([]byte{b[off+16+n-1] ^ 0xff}, int64(off+16+n-1)); err != nil {
+			if _, err := f.WriteAt(b, 0); err != nil { // same size: in place, as the disk would
 				t.Fatal(err)
 			}
 			return
