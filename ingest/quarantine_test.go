@@ -233,32 +233,42 @@ func TestDamagedRecordIsQuarantined(t *testing.T) {
 }
 
 // TestUnreadableRecordIsReported: a record whose header is damaged after
-// the log was opened cannot be skipped safely: the batcher keeps trying,
-// and readiness says why events wait.
+// the log was opened, with no record after it yet, cannot be delimited:
+// readiness says why events wait. Once a record follows, the damaged one
+// goes to the quarantine and the rest flows.
 func TestUnreadableRecordIsReported(t *testing.T) {
 	db := migrated(t)
 	dir := t.TempDir()
-	ids := []string{uuid.NewString(), uuid.NewString()}
+	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()}
 	h := newHarnessBeforeRun(t, db.Conn, dir, nil, func(p *Pipeline) {
-		for _, id := range ids {
+		for _, id := range ids[:3] {
 			e := schema.Event{ID: id, Event: schema.EventInfo{Type: "create-secret"}, Actor: schema.Actor{Type: "user"}}
 			if err := p.Record(context.Background(), "acme", e); err != nil {
 				t.Fatal(err)
 			}
 		}
-		damageRecord(t, dir, 2, func(b []byte, off, _ int) { b[off+8] ^= 0x40 }) // its sequence number
+		damageRecord(t, dir, 3, func(b []byte, off, _ int) { b[off+8] ^= 0x40 }) // its sequence number
 	})
-	for i := 0; ; i++ {
-		if r := strings.Join(h.pipe.Health(), "; "); strings.Contains(r, "cannot be read back") {
-			break
-		}
+	for i := 0; !strings.Contains(strings.Join(h.pipe.Health(), "; "), "cannot be read back"); i++ {
 		if i > 600 {
 			t.Fatalf("health=%q, want the unreadable record named", h.pipe.Health())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if e := quarantineList(t, h); len(e) != 0 {
-		t.Fatalf("quarantine=%+v, want nothing set aside for a record it cannot delimit", e)
+	if resp := h.post(t, "acme", mustJSON(t, event(3, ids[3], true)), nil); resp.code != 202 {
+		t.Fatalf("post: %d %s", resp.code, resp.raw)
+	}
+	h.flush(t)
+	got, _ := stored(t, db.Conn, "acme")
+	if got[ids[0]] != 1 || got[ids[1]] != 1 || got[ids[2]] != 0 || got[ids[3]] != 1 {
+		t.Fatalf("stored %v, want all but the damaged third", got)
+	}
+	if r := h.pipe.Health(); len(r) != 0 {
+		t.Fatalf("health=%q after the damage was passed", r)
+	}
+	e := quarantineList(t, h)
+	if len(e) != 1 || !e[0].Damaged || e[0].LSN != 3 {
+		t.Fatalf("quarantine=%+v, want record 3, damaged", e)
 	}
 }
 
