@@ -143,6 +143,7 @@ type WAL struct {
 	next        LSN
 	durableSize int64 // bytes of the last segment that are durable (records up to durable)
 	broken      bool  // a write or fsync failed: repair before writing again
+	failedBytes int64 // size of the write that failed last (what probe tries)
 
 	durable atomic.Uint64
 	syncs   atomic.Uint64 // fsyncs of appended records, to observe group commit
@@ -301,6 +302,10 @@ func (w *WAL) writer() {
 		}
 		if err == nil {
 			if err = w.writeBatch(batch); err != nil {
+				w.failedBytes = 0
+				for _, req := range batch {
+					w.failedBytes += int64(headerSize + len(req.payload))
+				}
 				w.failed(err)
 			}
 		}
