@@ -262,3 +262,22 @@ func TestIngestSeqFollowsTheLog(t *testing.T) {
 		t.Fatalf("last seq %d below the first record's %d", prev, first)
 	}
 }
+
+// TestMaxEventsBounded: a row's ingest_seq holds its index in its request in
+// 16 bits, so a request of more than 65,535 events would reuse the sequence
+// numbers of the next record (streams would skip events).
+func TestMaxEventsBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxEvents = MaxEventsLimit
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("MaxEvents=%d: %v", cfg.MaxEvents, err)
+	}
+	cfg.MaxEvents = MaxEventsLimit + 1
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "at most 65535") {
+		t.Fatalf("MaxEvents=%d: err=%v, want it refused with the bound", cfg.MaxEvents, err)
+	}
+	if Seq(1, MaxEventsLimit) >= Seq(2, 0) {
+		t.Fatalf("Seq(1, %d)=%d overlaps Seq(2, 0)=%d", MaxEventsLimit, Seq(1, MaxEventsLimit), Seq(2, 0))
+	}
+}

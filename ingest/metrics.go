@@ -19,6 +19,7 @@ type metrics struct {
 	inserted      prometheus.Counter
 	corruptSkips  prometheus.Counter
 	dedupReplaced prometheus.Counter
+	walFaults     prometheus.CounterFunc
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
@@ -78,16 +79,20 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Name: "auditstore_ingest_resent_events_total",
 			Help: "Events whose id had been accepted recently without a timestamp; the first timestamp was reused so the copy collapses into the original.",
 		}),
+		walFaults: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "auditstore_wal_write_errors_total",
+			Help: "Writes or fsyncs of the write-ahead log that failed (disk full, I/O error); each refused its records with 503 wal_unavailable.",
+		}, func() float64 { return float64(p.wal.Faults()) }),
 	}
 	// Export the usual series from the start, at zero.
 	for _, reason := range []string{"invalid_events", "invalid_body", "no_events", "body_too_large", "too_many_events",
-		"unsupported_media_type", "unsupported_encoding", "wal_full"} {
+		"unsupported_media_type", "unsupported_encoding", "wal_full", "wal_unavailable"} {
 		m.rejected.WithLabelValues(reason)
 	}
 	for _, code := range []string{"202", "400", "413", "415", "503"} {
 		m.requests.WithLabelValues(code)
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.requests, m.latency, m.walBytes, m.walSegments, m.batchSize,
-		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.corruptSkips, m.dedupReplaced)
+		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.corruptSkips, m.dedupReplaced, m.walFaults)
 	return m
 }

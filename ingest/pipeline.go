@@ -38,7 +38,9 @@ type Config struct {
 	// MaxBodyBytes bounds a request body after decompression (413 beyond).
 	// Default 10 MiB.
 	MaxBodyBytes int64
-	// MaxEvents bounds the events of one request (413 beyond). Default 10,000.
+	// MaxEvents bounds the events of one request (413 beyond). Default
+	// 10,000; at most MaxEventsLimit, since an event's ingest_seq holds its
+	// index in the request in 16 bits (see Seq).
 	MaxEvents int
 	// MaxEventBytes bounds one event's JSON (400 beyond). Default 1 MiB.
 	MaxEventBytes int
@@ -80,6 +82,9 @@ func (c Config) Validate() error {
 		return errors.New("ingest: batch size, flush interval and insert timeout must be positive")
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return errors.New("ingest: want 0 < RetryMin <= RetryMax")
+	case c.MaxEvents > MaxEventsLimit:
+		return fmt.Errorf("ingest: MaxEvents is %d; at most %d events fit in one request (each event's ingest_seq numbers it within its request in 16 bits)",
+			c.MaxEvents, MaxEventsLimit)
 	case c.MaxBodyBytes <= 0 || c.MaxEvents <= 0 || c.MaxEventBytes <= 0 || c.MaxErrors <= 0:
 		return errors.New("ingest: body, event and error limits must be positive")
 	case c.MaxConcurrentRequests <= 0:
@@ -165,6 +170,10 @@ func (p *Pipeline) Append(ctx context.Context, rows []schema.Row) error {
 		if errors.Is(err, wal.ErrFull) {
 			return p.errFull()
 		}
+		if errors.Is(err, wal.ErrUnavailable) {
+			return schema.Unavailable("wal_unavailable",
+				"the write-ahead log cannot write to disk; nothing of this request was stored; retry later")
+		}
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
 	p.pending.Add(int64(len(rows)))
@@ -190,8 +199,13 @@ func (p *Pipeline) Record(ctx context.Context, org string, e schema.Event) error
 	return p.Append(ctx, []schema.Row{schema.NewRow(&e, org, now, plan)})
 }
 
+// MaxEventsLimit is the most rows one write-ahead log record may hold:
+// Seq gives a row's index within its record 16 bits.
+const MaxEventsLimit = 1<<16 - 1
+
 // Seq is the ingest_seq of the i-th row of write-ahead log record lsn.
-// A request holds at most MaxEvents rows, far below 1<<16.
+// A record holds at most MaxEventsLimit rows (Config.Validate bounds
+// MaxEvents by it), so sequence numbers of two records never overlap.
 func Seq(lsn wal.LSN, i int) uint64 { return uint64(lsn)<<16 | uint64(i) }
 
 // NodeID names the rows this pipeline inserts (column ingest_node).
@@ -213,6 +227,10 @@ func (p *Pipeline) Health() []string {
 	var reasons []string
 	if p.wal.Full() {
 		reasons = append(reasons, p.errFull().Message)
+	}
+	if since, err := p.wal.Fault(); err != nil {
+		reasons = append(reasons, fmt.Sprintf("the write-ahead log cannot write since %s (ingest answers 503 wal_unavailable): %v",
+			since.UTC().Format(time.RFC3339), err))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -383,7 +401,7 @@ func (p *Pipeline) wait(ctx context.Context, timer <-chan time.Time) bool {
 // insertBatch inserts until ClickHouse confirms, then commits the log.
 // It returns false only when ctx ended first (the batch stays in the log).
 func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last wal.LSN) bool {
-	token := fmt.Sprintf("auditstore-wal-%d-%d", first, last)
+	token := p.token(first, last)
 	n := cols.len()
 	start := time.Now()
 	backoff := p.cfg.RetryMin
@@ -431,6 +449,14 @@ func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last w
 	p.committed = make(chan struct{})
 	p.mu.Unlock()
 	return true
+}
+
+// token is the insert deduplication token of the batch of log records
+// first to last: unique per node and per life of its log (the epoch), so
+// that two nodes, or a node whose log was wiped, never share one, and the
+// same for every retry of the batch, also after a restart.
+func (p *Pipeline) token(first, last wal.LSN) string {
+	return fmt.Sprintf("auditstore-%s-%s-%d-%d", p.cfg.NodeID, p.wal.Epoch(), first, last)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -166,6 +166,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			return config{}, fmt.Errorf("-%s: want a positive whole number, got %q", f.flag, *vals[f.flag])
 		}
 	}
+	if c.Ingest.MaxEvents > ingest.MaxEventsLimit {
+		return config{}, fmt.Errorf("-max-events: at most %d, got %d", ingest.MaxEventsLimit, c.Ingest.MaxEvents)
+	}
 	if c.Ingest.FlushInterval, err = time.ParseDuration(*vals["flush-interval"]); err != nil || c.Ingest.FlushInterval <= 0 {
 		return config{}, fmt.Errorf("-flush-interval: want a positive duration, e.g. 200ms")
 	}

@@ -87,6 +87,7 @@ func TestConfigRejects(t *testing.T) {
 		{[]string{"-nope"}, "flag provided but not defined"},
 		{[]string{"-allow-private-destinations=maybe"}, "-allow-private-destinations"},
 		{[]string{"-cursor-key", "short"}, "-cursor-key"},
+		{[]string{"-max-events", "65536"}, "-max-events: at most 65535"},
 	} {
 		_, err := parseConfig("serve", tt.args, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

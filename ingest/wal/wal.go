@@ -7,7 +7,9 @@
 //
 // On disk: DIR/NNNNNNNNNNNNNNNNNNNN.wal segment files, named by the sequence
 // number of their first record, and DIR/checkpoint, the last committed
-// sequence number. A record is a 16-byte header — payload length (uint32),
+// sequence number, and DIR/epoch, a random name given to the log when it
+// is created (a log started afresh, e.g. in a wiped directory, numbers its
+// records from 1 again under a new epoch). A record is a 16-byte header — payload length (uint32),
 // CRC-32C of sequence number and payload (uint32), sequence number
 // (uint64), little-endian — followed by the payload.
 package wal
@@ -15,19 +17,20 @@ package wal
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // LSN is the sequence number of a record; the first record is 1.
@@ -37,6 +40,7 @@ const (
 	headerSize   = 16
 	segmentExt   = ".wal"
 	checkpointFn = "checkpoint"
+	epochFn      = "epoch"
 	// MaxRecordBytes bounds one record's payload.
 	MaxRecordBytes = 256 << 20
 )
@@ -46,6 +50,12 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // ErrFull is returned by Append when the log holds MaxBytes already: the
 // records are not reaching ClickHouse fast enough (or at all).
 var ErrFull = errors.New("write-ahead log full")
+
+// ErrUnavailable is returned (wrapping the cause) by Append when the
+// record could not be written or fsynced: it was not stored. The log
+// repairs itself, on the next Append or within a second, once the cause
+// (a full disk, an I/O error) is gone.
+var ErrUnavailable = errors.New("write-ahead log cannot write")
 
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("write-ahead log closed")
@@ -62,6 +72,10 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives recovery warnings. Required.
 	Logger *slog.Logger
+
+	// wrap, if set, wraps each segment file opened for writing (tests
+	// inject write and fsync faults with it).
+	wrap func(*os.File) segmentFile
 }
 
 // DefaultOptions returns the defaults; Dir and Logger remain to be set.
@@ -108,6 +122,8 @@ type WAL struct {
 	quit    chan struct{}
 	stopped chan struct{}
 
+	epoch string
+
 	mu        sync.Mutex
 	segments  []segment // oldest first; the last is the one being written
 	total     int64     // bytes of all segments
@@ -115,14 +131,20 @@ type WAL struct {
 	closed    bool
 
 	// owned by the writer goroutine
-	file *os.File
-	buf  *bufio.Writer
-	next LSN
+	file        segmentFile // nil while broken
+	buf         *bufio.Writer
+	next        LSN
+	durableSize int64 // bytes of the last segment that are durable (records up to durable)
+	broken      bool  // a write or fsync failed: repair before writing again
 
 	durable atomic.Uint64
 	syncs   atomic.Uint64 // fsyncs of appended records, to observe group commit
 	full    atomic.Bool   // an append was refused for space, and none has succeeded since
 	notify  chan struct{}
+
+	faults     atomic.Uint64 // failed writes and fsyncs
+	fault      error         // the current fault (w.mu), nil when writing works
+	faultSince time.Time
 }
 
 // Open opens (or creates) the log in opts.Dir, recovering what a crash left:
@@ -139,6 +161,9 @@ func Open(opts Options) (*WAL, error) {
 	w := &WAL{opts: opts, log: opts.Logger, reqs: make(chan *appendReq, 1024),
 		quit: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{}, 1)}
 	var err error
+	if w.epoch, err = loadEpoch(opts.Dir); err != nil {
+		return nil, err
+	}
 	if w.committed, err = readCheckpoint(opts.Dir); err != nil {
 		return nil, err
 	}
@@ -151,123 +176,6 @@ func Open(opts Options) (*WAL, error) {
 
 func segmentPath(dir string, first LSN) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", first, segmentExt))
-}
-
-func (w *WAL) recover() error {
-	entries, err := os.ReadDir(w.opts.Dir)
-	if err != nil {
-		return fmt.Errorf("read wal dir: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, segmentExt) {
-			continue
-		}
-		first, err := strconv.ParseUint(strings.TrimSuffix(name, segmentExt), 10, 64)
-		if err != nil || first == 0 {
-			return fmt.Errorf("wal: unexpected file %s", name)
-		}
-		w.segments = append(w.segments, segment{first: LSN(first), path: filepath.Join(w.opts.Dir, name)})
-	}
-	sort.Slice(w.segments, func(i, j int) bool { return w.segments[i].first < w.segments[j].first })
-
-	w.next = w.committed + 1
-	for i := range w.segments {
-		s := &w.segments[i]
-		last := i == len(w.segments)-1
-		switch {
-		case i == 0 && s.first > w.committed+1:
-			return fmt.Errorf("wal: records %d to %d are missing: the oldest segment %s starts after the checkpoint",
-				w.committed+1, s.first-1, s.path)
-		case i > 0 && s.first != w.next:
-			return fmt.Errorf("wal: segment %s starts at record %d, want %d", s.path, s.first, w.next)
-		}
-		end, lastLSN, err := scanSegment(s.path, s.first)
-		if err != nil && !last {
-			return fmt.Errorf("wal: segment %s damaged at offset %d: %w", s.path, end, err)
-		}
-		if err != nil {
-			w.log.Warn("wal: cutting off a torn record at the end of the log", "segment", s.path, "offset", end, "reason", err)
-			if terr := os.Truncate(s.path, end); terr != nil {
-				return fmt.Errorf("wal: truncate torn tail: %w", terr)
-			}
-		}
-		s.size = end
-		w.total += end
-		w.next = lastLSN + 1
-	}
-	if w.next <= w.committed {
-		w.next = w.committed + 1
-	}
-	w.durable.Store(uint64(w.next - 1))
-	// Always write into a fresh segment: a recovered one stays read-only.
-	return w.openSegment()
-}
-
-// scanSegment checks every record of a segment and returns the offset just
-// past the last good one, and its sequence number (first-1 if none).
-func scanSegment(path string, first LSN) (int64, LSN, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
-	var off int64
-	want := first
-	for {
-		lsn, payloadLen, err := readRecord(r, nil)
-		if err == io.EOF {
-			return off, want - 1, nil
-		}
-		if err != nil {
-			return off, want - 1, err
-		}
-		if lsn != want {
-			return off, want - 1, fmt.Errorf("record %d where %d was expected", lsn, want)
-		}
-		off += headerSize + int64(payloadLen)
-		want++
-	}
-}
-
-// readRecord reads one record; with dst nil the payload is checked and
-// discarded. It returns io.EOF only at a clean end.
-func readRecord(r *bufio.Reader, dst *[]byte) (LSN, int, error) {
-	var hdr [headerSize]byte
-	n, err := io.ReadFull(r, hdr[:])
-	if err == io.EOF {
-		return 0, 0, io.EOF
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("short header (%d bytes)", n)
-	}
-	length := binary.LittleEndian.Uint32(hdr[0:4])
-	sum := binary.LittleEndian.Uint32(hdr[4:8])
-	lsn := LSN(binary.LittleEndian.Uint64(hdr[8:16]))
-	if length > MaxRecordBytes {
-		return 0, 0, fmt.Errorf("record length %d exceeds the maximum", length)
-	}
-	var payload []byte
-	if dst != nil {
-		if cap(*dst) < int(length) {
-			*dst = make([]byte, length)
-		}
-		payload = (*dst)[:length]
-	} else {
-		payload = make([]byte, length)
-	}
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, 0, fmt.Errorf("short payload")
-	}
-	crc := crc32.Update(crc32.Checksum(hdr[8:16], crcTable), crcTable, payload)
-	if crc != sum {
-		return 0, 0, fmt.Errorf("checksum mismatch in record %d", lsn)
-	}
-	if dst != nil {
-		*dst = payload
-	}
-	return lsn, int(length), nil
 }
 
 func (w *WAL) openSegment() error {
@@ -285,8 +193,9 @@ func (w *WAL) openSegment() error {
 		f.Close()
 		return err
 	}
-	w.file = f
-	w.buf = bufio.NewWriterSize(f, 1<<20)
+	w.file = w.wrapFile(f)
+	w.buf = bufio.NewWriterSize(w.file, 1<<20)
+	w.durableSize = st.Size()
 	w.mu.Lock()
 	if n := len(w.segments); n > 0 && w.segments[n-1].path == path {
 		w.segments[n-1].size = st.Size()
@@ -345,9 +254,20 @@ func (w *WAL) writer() {
 	defer close(w.stopped)
 	batch := make([]*appendReq, 0, 256)
 	for {
+		var retry <-chan time.Time
+		if w.broken || w.faulty() {
+			retry = time.After(repairInterval)
+		}
 		select {
 		case req := <-w.reqs:
 			batch = append(batch[:0], req)
+		case <-retry:
+			if w.broken {
+				_ = w.repair()
+			} else {
+				w.probe()
+			}
+			continue
 		case <-w.quit:
 			w.failPending(ErrClosed)
 			return
@@ -361,17 +281,26 @@ func (w *WAL) writer() {
 				break drain
 			}
 		}
-		err := w.writeBatch(batch)
-		if err != nil {
-			w.log.Error("wal: write failed", "error", err)
+		before := w.Durable()
+		var err error
+		if w.broken {
+			err = w.repair()
 		}
+		if err == nil {
+			if err = w.writeBatch(batch); err != nil {
+				w.failed(err)
+			}
+		}
+		durable := w.Durable()
 		for _, req := range batch {
-			if req.err == nil && err != nil {
-				req.err = err
+			// A record fsynced before the failure (a segment rolled
+			// within the batch) is durable: it stands.
+			if req.err == nil && err != nil && (req.lsn == 0 || req.lsn > durable) {
+				req.err, req.lsn = fmt.Errorf("%w: %w", ErrUnavailable, err), 0
 			}
 			close(req.done)
 		}
-		if err == nil {
+		if durable > before {
 			select {
 			case w.notify <- struct{}{}:
 			default:
@@ -441,6 +370,8 @@ func (w *WAL) writeBatch(batch []*appendReq) error {
 	}
 	w.syncs.Add(1)
 	w.durable.Store(uint64(w.next - 1))
+	w.durableSize = w.currentSize()
+	w.healed()
 	return nil
 }
 
@@ -458,7 +389,10 @@ func (w *WAL) roll() error {
 		return fmt.Errorf("wal: fsync: %w", err)
 	}
 	w.durable.Store(uint64(w.next - 1))
-	if err := w.file.Close(); err != nil {
+	w.durableSize = w.currentSize()
+	err := w.file.Close()
+	w.file = nil
+	if err != nil {
 		return fmt.Errorf("wal: close segment: %w", err)
 	}
 	return w.openSegment()
@@ -521,6 +455,57 @@ func (w *WAL) Commit(lsn LSN) error {
 	return nil
 }
 
+// Epoch names this log for its whole life: it is created with the log and
+// kept in its directory, so that (epoch, sequence number) never repeats,
+// even when a wiped directory numbers its records from 1 again.
+func (w *WAL) Epoch() string { return w.epoch }
+
+// loadEpoch reads the log's epoch, creating it (durably) the first time.
+func loadEpoch(dir string) (string, error) {
+	path := filepath.Join(dir, epochFn)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if e := strings.TrimSpace(string(b)); e != "" {
+			return e, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("wal: read epoch: %w", err)
+	}
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("wal: create epoch: %w", err)
+	}
+	epoch := hex.EncodeToString(r[:])
+	if err := writeFileSync(dir, epochFn, epoch+"\n"); err != nil {
+		return "", fmt.Errorf("wal: write epoch: %w", err)
+	}
+	return epoch, nil
+}
+
+// writeFileSync replaces dir/name with content durably: a temporary file,
+// fsync, rename, fsync of the directory.
+func writeFileSync(dir, name, content string) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	return err
+}
+
 func readCheckpoint(dir string) (LSN, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointFn))
 	if errors.Is(err, os.ErrNotExist) {
@@ -570,6 +555,9 @@ func (w *WAL) Close() error {
 	w.mu.Unlock()
 	close(w.quit)
 	<-w.stopped
+	if w.file == nil {
+		return nil // broken: the durable records are on disk, the rest was refused
+	}
 	err := w.buf.Flush()
 	if serr := w.file.Sync(); err == nil {
 		err = serr
