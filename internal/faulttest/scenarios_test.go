@@ -1,0 +1,290 @@
+package faulttest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auditstore/auditstore/internal/servertest"
+)
+
+const org = "fault"
+
+// waitAcked waits up to d until l holds n acknowledged events.
+func waitAcked(t *testing.T, l *ledger, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for l.ackedCount() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d events acknowledged after %v, want %d", l.ackedCount(), d, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServerSIGKILL kills the server with SIGKILL at random points while
+// clients post, restarts it on the same data directory each time, and
+// finds every acknowledged event once.
+func TestServerSIGKILL(t *testing.T) {
+	sz := suite(t)
+	ch := startClickHouse(t)
+	dir := t.TempDir()
+	s := servertest.StartIn(t, dir, ch.flags()...)
+	keys := s.Org(t, org, "ingest", "read")
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d", seed)
+	l := newLedger()
+	deadline := time.Now().Add(time.Duration(sz.serverKills) * 20 * time.Second)
+	runs := 0
+	for runs < sz.serverKills && time.Now().Before(deadline) {
+		stop := drive(s.Base, keys["ingest"], sz.clients, l, time.Minute)
+		time.Sleep(time.Duration(50+r.IntN(1500)) * time.Millisecond)
+		if err := s.Process().Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.WaitExit(t, 30*time.Second)
+		stop()
+		runs++
+		// The engine may die of a client killed mid-insert (its supervisor
+		// starts it again): the server needs it to start.
+		ch.waitUp(t, 2*time.Minute)
+		// Restarted as an operator's supervisor would; it must serve again
+		// on its own (StartIn waits for /readyz 200).
+		s = servertest.StartIn(t, dir, ch.flags()...)
+	}
+	if runs < sz.serverKills {
+		t.Errorf("only %d of %d kills within the time bound", runs, sz.serverKills)
+	}
+	verify(t, "server-sigkill", runs, openDB(t, ch.Addr), s.Base, keys["read"], org, l, fmt.Sprintf(" engine_restarts=%d seed=%d", ch.Restarts(), seed))
+}
+
+// TestClickHouseStopped stops ClickHouse for a while under load: ingest
+// keeps acknowledging (the write-ahead log holds the events), /readyz says
+// why it is not ready, and once ClickHouse is back everything arrives with
+// no action on the server.
+func TestClickHouseStopped(t *testing.T) {
+	sz := suite(t)
+	ch := startClickHouse(t)
+	s := servertest.Start(t, ch.flags()...)
+	keys := s.Org(t, org, "ingest", "read")
+	l := newLedger()
+	stop := drive(s.Base, keys["ingest"], sz.clients, l, sz.outage+10*time.Minute)
+	defer stop()
+	waitAcked(t, l, 500, time.Minute)
+
+	ch.stop()
+	before, began := l.ackedCount(), time.Now()
+	var reasons string
+	for time.Since(began) < sz.outage {
+		if code, body := readyz(s.Base); code == http.StatusServiceUnavailable {
+			reasons = body
+		}
+		time.Sleep(time.Second)
+	}
+	during := l.ackedCount() - before
+	errs := metric(s.Base, "auditstore_ingest_insert_errors_total")
+	ch.start()
+	waitReady(t, s.Base, 3*time.Minute)
+	recovered := time.Since(began) - sz.outage
+	time.Sleep(2 * time.Second)
+	stop()
+
+	if reasons == "" {
+		t.Errorf("/readyz never answered 503 while ClickHouse was stopped")
+	}
+	if during == 0 {
+		t.Errorf("nothing acknowledged while ClickHouse was stopped: the write-ahead log should take events")
+	}
+	if errs <= 0 {
+		t.Errorf("auditstore_ingest_insert_errors_total=%v during the outage, want > 0", errs)
+	}
+	t.Logf("readyz during the outage: %s", reasons)
+	verify(t, "clickhouse-stopped", 1, openDB(t, ch.Addr), s.Base, keys["read"], org, l,
+		fmt.Sprintf(" outage=%s acked_during_outage=%d ready_again_after=%s", sz.outage, during, recovered.Round(time.Second)))
+}
+
+// enginePID returns the pid of a child process of pid (the server's
+// embedded engine).
+func enginePID(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(c); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// TestEngineSIGKILL kills the server's embedded engine with SIGKILL under
+// load: the server starts it again by itself, and nothing acknowledged is
+// lost.
+func TestEngineSIGKILL(t *testing.T) {
+	sz := suite(t)
+	s := servertest.Start(t)
+	keys := s.Org(t, org, "ingest", "read")
+	l := newLedger()
+	stop := drive(s.Base, keys["ingest"], sz.clients, l, 10*time.Minute)
+	defer stop()
+	waitAcked(t, l, 500, time.Minute)
+	old := enginePID(t, s.Process().Pid)
+	if old == 0 {
+		t.Fatal("no engine process under the server")
+	}
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	notReady := false
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if code, _ := readyz(s.Base); code != http.StatusOK {
+			notReady = true
+		}
+		if p := enginePID(t, s.Process().Pid); p != 0 && p != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine was not started again within 2m:\n%s", s.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitReady(t, s.Base, 3*time.Minute)
+	back := time.Since(killed)
+	time.Sleep(2 * time.Second)
+	stop()
+	verify(t, "engine-sigkill", 1, openDB(t, fmt.Sprintf("127.0.0.1:%d", s.TCPPort)), s.Base, keys["read"], org, l,
+		fmt.Sprintf(" not_ready_seen=%t ready_again_after=%s", notReady, back.Round(100*time.Millisecond)))
+}
+
+// TestTwoServersOneDatabase runs two servers, each with its own data
+// directory, on one database, posting to both at once, and kills one of
+// them midway: each keeps every event it acknowledged.
+func TestTwoServersOneDatabase(t *testing.T) {
+	sz := suite(t)
+	ch := startClickHouse(t)
+	dirB := t.TempDir()
+	a := servertest.Start(t, ch.flags()...)
+	b := servertest.StartIn(t, dirB, ch.flags()...)
+	keys := a.Org(t, org, "ingest", "read")
+	l := newLedger()
+	stopA := drive(a.Base, keys["ingest"], sz.clients, l, 5*time.Minute)
+	defer stopA()
+	stopB := drive(b.Base, keys["ingest"], sz.clients, l, 5*time.Minute)
+	waitAcked(t, l, 2000, 2*time.Minute)
+	if err := b.Process().Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.WaitExit(t, 30*time.Second)
+	stopB()
+	ch.waitUp(t, 2*time.Minute)
+	b = servertest.StartIn(t, dirB, ch.flags()...)
+	stopB = drive(b.Base, keys["ingest"], sz.clients, l, 5*time.Minute)
+	time.Sleep(3 * time.Second)
+	stopA()
+	stopB()
+	conn := openDB(t, ch.Addr)
+	var nodes uint64
+	if err := conn.QueryRow(t.Context(), "SELECT uniqExact(ingest_node) FROM events WHERE org_id = 'fault'").Scan(&nodes); err != nil {
+		t.Fatal(err)
+	}
+	if nodes != 2 {
+		t.Errorf("events came through %d ingest nodes, want 2", nodes)
+	}
+	verify(t, "two-servers", 1, conn, b.Base, keys["read"], org, l, fmt.Sprintf(" nodes=%d engine_restarts=%d", nodes, ch.Restarts()))
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on dir (root only: skipped
+// where mounting is not allowed). It is unmounted after everything the
+// test registers later has stopped.
+func mountTmpfs(t *testing.T, dir string, size int) {
+	t.Helper()
+	if out, err := execCommand("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := execCommand("umount", dir); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+}
+
+// fill writes path until its file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for i := 0; i < 1<<16; i++ {
+		if _, err := f.Write(chunk); err != nil {
+			return // ENOSPC (or the bound): full
+		}
+	}
+	t.Fatalf("%s: the file system never filled", path)
+}
+
+// TestDiskFull fills the disk under the write-ahead log while clients
+// post, then frees it: ingest refuses with 503 meanwhile, /readyz names
+// the fault, and ingest resumes without a restart.
+func TestDiskFull(t *testing.T) {
+	sz := suite(t)
+	ch := startClickHouse(t)
+	dir := t.TempDir()
+	mountTmpfs(t, dir, 64<<20)
+	s := servertest.StartIn(t, dir, append(ch.flags(), "-wal-max-bytes", strconv.Itoa(16<<20))...)
+	keys := s.Org(t, org, "ingest", "read")
+	l := newLedger()
+	stop := drive(s.Base, keys["ingest"], sz.clients, l, 10*time.Minute)
+	defer stop()
+	waitAcked(t, l, 500, time.Minute)
+
+	filler := filepath.Join(dir, "filler")
+	fill(t, filler)
+	refusedBefore := l.code("503") + l.code("500")
+	var reasons string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if code, body := readyz(s.Base); code == http.StatusServiceUnavailable {
+			reasons = body
+		}
+	}
+	refused := l.code("503") + l.code("500") - refusedBefore
+	writeErrs := metric(s.Base, "auditstore_wal_write_errors_total")
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := l.ackedCount()
+	waitReady(t, s.Base, 2*time.Minute)
+	waitAcked(t, l, freed+500, 2*time.Minute)
+	stop()
+
+	if refused == 0 {
+		t.Errorf("no request refused while the disk was full")
+	}
+	if c := l.code("500"); c != 0 {
+		t.Errorf("%d requests answered 500; a full disk is 503 wal_unavailable", c)
+	}
+	if !strings.Contains(reasons, "write-ahead log") {
+		t.Errorf("/readyz while the disk was full: %q, want the write-ahead log's fault named", reasons)
+	}
+	if writeErrs <= 0 {
+		t.Errorf("auditstore_wal_write_errors_total=%v, want > 0", writeErrs)
+	}
+	verify(t, "disk-full", 1, openDB(t, ch.Addr), s.Base, keys["read"], org, l,
+		fmt.Sprintf(" refused_while_full=%d wal_write_errors=%v", refused, writeErrs))
+}
