@@ -48,6 +48,13 @@ type harness struct {
 // authentication is tenant's, tested there and end to end).
 func newHarness(tb testing.TB, conn driver.Conn, dir string, tweak func(*Config)) *harness {
 	tb.Helper()
+	return newHarnessBeforeRun(tb, conn, dir, tweak, nil)
+}
+
+// newHarnessBeforeRun is newHarness calling beforeRun, if set, between
+// Open and Run.
+func newHarnessBeforeRun(tb testing.TB, conn driver.Conn, dir string, tweak func(*Config), beforeRun func(*Pipeline)) *harness {
+	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.WAL.Dir, cfg.WAL.Logger = dir, quiet()
 	cfg.FlushInterval = 20 * time.Millisecond
@@ -59,6 +66,9 @@ func newHarness(tb testing.TB, conn driver.Conn, dir string, tweak func(*Config)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if beforeRun != nil {
+		beforeRun(pipe)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { pipe.Run(ctx); close(done) }()
@@ -66,6 +76,9 @@ func newHarness(tb testing.TB, conn driver.Conn, dir string, tweak func(*Config)
 	r := gin.New()
 	r.Use(httpx.Errors(quiet()), func(c *gin.Context) {
 		p := schema.Principal{OrgID: c.GetHeader("X-Test-Org"), Role: schema.Role(c.GetHeader("X-Test-Role")), KeyID: "testkey"}
+		if c.GetHeader("X-Test-Operator") != "" {
+			p = schema.Principal{Operator: true}
+		}
 		c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
 	})
 	pipe.Routes(r, tenant.Require)
@@ -105,6 +118,18 @@ func (h *harness) post(tb testing.TB, org string, body []byte, hdr map[string]st
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	w := httptest.NewRecorder()
+	h.h.ServeHTTP(w, req)
+	var out map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &out)
+	return response{code: w.Code, header: w.Header(), body: out, raw: w.Body.String()}
+}
+
+// operator sends a request as the operator (no body).
+func (h *harness) operator(tb testing.TB, method, path string) response {
+	tb.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	req.Header.Set("X-Test-Operator", "1")
 	w := httptest.NewRecorder()
 	h.h.ServeHTTP(w, req)
 	var out map[string]any

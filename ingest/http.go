@@ -17,9 +17,12 @@ import (
 // (tenant.Require); the router passed to Routes already authenticates.
 type Guard func(schema.Permission) gin.HandlerFunc
 
-// Routes registers POST /v1/events.
+// Routes registers POST /v1/events and the operator's quarantine
+// endpoints (GET /v1/quarantine, POST /v1/quarantine/:id/replay,
+// DELETE /v1/quarantine/:id).
 func (p *Pipeline) Routes(r gin.IRouter, require Guard) {
 	r.POST("/v1/events", require(schema.PermWriteEvents), p.handleEvents)
+	p.quarantineRoutes(r, require)
 }
 
 func (p *Pipeline) handleEvents(c *gin.Context) {

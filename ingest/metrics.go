@@ -17,9 +17,12 @@ type metrics struct {
 	insertErrors  prometheus.Counter
 	pending       prometheus.GaugeFunc
 	inserted      prometheus.Counter
-	corruptSkips  prometheus.Counter
 	dedupReplaced prometheus.Counter
 	walFaults     prometheus.CounterFunc
+
+	quarantined        prometheus.Counter
+	quarantinedRecords prometheus.Counter
+	quarantineEntries  prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
@@ -71,10 +74,6 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Name: "auditstore_ingest_events_inserted_total",
 			Help: "Events confirmed by ClickHouse.",
 		}),
-		corruptSkips: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "auditstore_wal_undecodable_records_total",
-			Help: "Write-ahead log records that passed their checksum but could not be decoded (logged; should stay 0).",
-		}),
 		dedupReplaced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "auditstore_ingest_resent_events_total",
 			Help: "Events whose id had been accepted recently without a timestamp; the first timestamp was reused so the copy collapses into the original.",
@@ -83,6 +82,18 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Name: "auditstore_wal_write_errors_total",
 			Help: "Writes or fsyncs of the write-ahead log that failed (disk full, I/O error); each refused its records with 503 wal_unavailable.",
 		}, func() float64 { return float64(p.wal.Faults()) }),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditstore_ingest_quarantined_events_total",
+			Help: "Events ClickHouse refused for good (by error code), set aside in the quarantine instead of blocking the others.",
+		}),
+		quarantinedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditstore_wal_quarantined_records_total",
+			Help: "Write-ahead log records that failed their checksum or could not be decoded, set aside in the quarantine.",
+		}),
+		quarantineEntries: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "auditstore_ingest_quarantine_entries",
+			Help: "Entries in this node's quarantine, waiting for the operator (auditctl quarantine).",
+		}, func() float64 { n, _ := p.q.size(); return float64(n) }),
 	}
 	// Export the usual series from the start, at zero.
 	for _, reason := range []string{"invalid_events", "invalid_body", "no_events", "body_too_large", "too_many_events",
@@ -93,6 +104,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 		m.requests.WithLabelValues(code)
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.requests, m.latency, m.walBytes, m.walSegments, m.batchSize,
-		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.corruptSkips, m.dedupReplaced, m.walFaults)
+		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.dedupReplaced, m.walFaults,
+		m.quarantined, m.quarantinedRecords, m.quarantineEntries)
 	return m
 }

@@ -8,9 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +25,9 @@ type Config struct {
 	WAL wal.Options
 	// BatchSize is the number of events that triggers an INSERT. Default 100,000.
 	BatchSize int
+	// BatchBytes bounds a batch by the bytes of its events' text fields:
+	// the INSERT starts once they pass it. Default 64 MiB.
+	BatchBytes int
 	// FlushInterval is the longest an accepted event waits for its batch
 	// to fill before the INSERT. Default 200ms.
 	FlushInterval time.Duration
@@ -67,7 +68,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		WAL:       wal.DefaultOptions(),
-		BatchSize: 100_000, FlushInterval: 200 * time.Millisecond, InsertTimeout: 2 * time.Minute,
+		BatchSize: 100_000, BatchBytes: 64 << 20, FlushInterval: 200 * time.Millisecond, InsertTimeout: 2 * time.Minute,
 		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second,
 		MaxBodyBytes: 10 << 20, MaxEvents: 10_000, MaxEventBytes: 1 << 20, MaxErrors: 100,
 		MaxConcurrentRequests: 32, Event: schema.DefaultLimits(),
@@ -78,8 +79,8 @@ func DefaultConfig() Config {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	switch {
-	case c.BatchSize <= 0 || c.FlushInterval <= 0 || c.InsertTimeout <= 0:
-		return errors.New("ingest: batch size, flush interval and insert timeout must be positive")
+	case c.BatchSize <= 0 || c.BatchBytes <= 0 || c.FlushInterval <= 0 || c.InsertTimeout <= 0:
+		return errors.New("ingest: batch size and bytes, flush interval and insert timeout must be positive")
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return errors.New("ingest: want 0 < RetryMin <= RetryMax")
 	case c.MaxEvents > MaxEventsLimit:
@@ -107,6 +108,7 @@ type Pipeline struct {
 	plans  PlanSource
 	log    *slog.Logger
 	wal    *wal.WAL
+	q      *quarantine
 	m      *metrics
 	recent *recentIDs
 	sem    chan struct{}
@@ -139,7 +141,12 @@ func Open(conn Conn, plans PlanSource, cfg Config, log *slog.Logger, reg prometh
 			return nil, err
 		}
 	}
-	p := &Pipeline{cfg: cfg, conn: conn, plans: plans, log: log, wal: w,
+	q, err := openQuarantine(cfg.WAL.Dir)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, conn: conn, plans: plans, log: log, wal: w, q: q,
 		recent:   newRecentIDs(cfg.RecentIDs, cfg.RecentWindow),
 		sem:      make(chan struct{}, cfg.MaxConcurrentRequests),
 		flushNow: make(chan struct{}, 1), committed: make(chan struct{}), done: make(chan struct{})}
@@ -272,200 +279,3 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 // Close releases the write-ahead log; call after Run has returned. Events
 // not yet in ClickHouse stay in the log for the next start.
 func (p *Pipeline) Close() error { return p.wal.Close() }
-
-// Run moves durable events into ClickHouse until ctx ends: it reads the
-// log from the last confirmed record (replaying what a previous run left),
-// fills a batch up to BatchSize events or FlushInterval, inserts it, retrying
-// with backoff until ClickHouse confirms, and only then commits the log.
-//
-// Filling and inserting overlap: while ClickHouse takes one batch, the next
-// is read from the log and put in columns (decoding, metadata hashes) by a
-// second goroutine, so that this work does not add to each insert's time.
-// Batches are still inserted and committed one at a time, in log order; at
-// most two are in memory.
-func (p *Pipeline) Run(ctx context.Context) {
-	defer close(p.done)
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	free := make(chan *columns, 2)
-	free <- new(columns)
-	free <- new(columns)
-	full := make(chan filled)
-	go p.fill(fctx, free, full)
-	for b := range full {
-		if !p.insertBatch(ctx, b.cols, b.first, b.last) {
-			cancel()
-			for range full { // wait for the filler to let go of the log
-			}
-			return
-		}
-		b.cols.reset()
-		free <- b.cols
-	}
-}
-
-// filled is a batch ready to insert: its rows and the log records they
-// came from.
-type filled struct {
-	cols        *columns
-	first, last wal.LSN
-}
-
-// fill reads the log into batches until ctx ends, then closes full.
-func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- filled) {
-	defer close(full)
-	r := p.wal.NewReader(p.wal.Committed() + 1)
-	defer r.Close()
-	var rows []schema.Row
-	for {
-		var cols *columns
-		select {
-		case cols = <-free:
-		case <-ctx.Done():
-			return
-		}
-		first, last, ok := p.fillBatch(ctx, r, cols, &rows)
-		if !ok {
-			return
-		}
-		select {
-		case full <- filled{cols: cols, first: first, last: last}:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// fillBatch fills cols from what is durable, up to BatchSize events or
-// until FlushInterval has passed since its first event (or a flush is
-// asked for). ok is false when ctx ended first.
-func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, rows *[]schema.Row) (first, last wal.LSN, ok bool) {
-	var started time.Time
-	for ctx.Err() == nil {
-		for cols.len() < p.cfg.BatchSize {
-			lsn, rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				p.log.Error("ingest: cannot read the write-ahead log; retrying", "error", err)
-				sleep(ctx, time.Second)
-				break
-			}
-			if *rows, err = decodeRows(rec, (*rows)[:0]); err != nil {
-				p.m.corruptSkips.Inc()
-				p.log.Error("ingest: undecodable write-ahead log record skipped", "lsn", lsn, "error", err)
-			}
-			for i := range *rows {
-				cols.add(&(*rows)[i], p.cfg.NodeID, Seq(lsn, i))
-			}
-			if lsn <= p.replayEnd {
-				p.pending.Add(int64(len(*rows))) // not counted by Append in this run
-			}
-			if first == 0 {
-				first, started = lsn, time.Now()
-			}
-			last = lsn
-		}
-		if first == 0 {
-			p.wait(ctx, nil)
-			continue
-		}
-		if cols.len() < p.cfg.BatchSize {
-			if wait := p.cfg.FlushInterval - time.Since(started); wait > 0 {
-				if p.wait(ctx, time.After(wait)) {
-					continue // more may have arrived: top up the batch first
-				}
-			}
-		}
-		return first, last, true
-	}
-	return 0, 0, false
-}
-
-// wait blocks until new records are durable, a flush is requested, timer
-// fires or ctx ends; it reports whether new records (or a flush) woke it.
-func (p *Pipeline) wait(ctx context.Context, timer <-chan time.Time) bool {
-	select {
-	case <-p.wal.Notify():
-		return true
-	case <-p.flushNow:
-		return false
-	case <-timer:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// insertBatch inserts until ClickHouse confirms, then commits the log.
-// It returns false only when ctx ended first (the batch stays in the log).
-func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last wal.LSN) bool {
-	token := p.token(first, last)
-	n := cols.len()
-	start := time.Now()
-	backoff := p.cfg.RetryMin
-	for {
-		ictx, cancel := context.WithTimeout(ctx, p.cfg.InsertTimeout)
-		err := insert(ictx, p.conn, cols, token)
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		p.m.insertErrors.Inc()
-		p.mu.Lock()
-		if p.failingSince.IsZero() {
-			p.failingSince = time.Now()
-		}
-		p.lastErr = err
-		p.mu.Unlock()
-		p.log.Warn("ingest: insert failed; retrying (events stay in the write-ahead log)",
-			"events", n, "retry_in", backoff, "error", err)
-		// Full jitter keeps many servers from retrying in step.
-		if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
-			return false
-		}
-		backoff = min(backoff*2, p.cfg.RetryMax)
-	}
-	p.confirmed.Store(Seq(last, 1<<16-1))
-	if err := p.wal.Commit(last); err != nil {
-		// The rows are in ClickHouse; a failed checkpoint only means a replay
-		// after a restart, whose identical rows reads fold.
-		p.log.Error("ingest: cannot commit the write-ahead log", "error", err)
-	}
-	p.pending.Add(-int64(n))
-	p.m.inserted.Add(float64(n))
-	p.m.batchSize.Observe(float64(n))
-	p.m.flushLatency.Observe(time.Since(start).Seconds())
-	p.mu.Lock()
-	if !p.failingSince.IsZero() {
-		p.log.Info("ingest: inserts into ClickHouse recovered", "after", time.Since(p.failingSince).Round(time.Millisecond))
-	}
-	p.failingSince, p.lastErr = time.Time{}, nil
-	close(p.committed)
-	p.committed = make(chan struct{})
-	p.mu.Unlock()
-	return true
-}
-
-// token is the insert deduplication token of the batch of log records
-// first to last: unique per node and per life of its log (the epoch), so
-// that two nodes, or a node whose log was wiped, never share one, and the
-// same for every retry of the batch, also after a restart.
-func (p *Pipeline) token(first, last wal.LSN) string {
-	return fmt.Sprintf("auditstore-%s-%s-%d-%d", p.cfg.NodeID, p.wal.Epoch(), first, last)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,6 +58,27 @@ func (c *columns) add(r *schema.Row, node string, seq uint64) {
 	c.seq = append(c.seq, seq)
 }
 
+// slice returns rows [lo, hi) of c, sharing its memory.
+func (c *columns) slice(lo, hi int) *columns {
+	s := &columns{org: c.org[lo:hi], ts: c.ts[lo:hi], id: c.id[lo:hi], received: c.received[lo:hi],
+		expires: c.expires[lo:hi], hashes: c.hashes[lo:hi], node: c.node[lo:hi], seq: c.seq[lo:hi]}
+	for i := range c.str {
+		s.str[i] = c.str[i][lo:hi]
+	}
+	return s
+}
+
+// row returns row i as it was accepted.
+func (c *columns) row(i int) schema.Row {
+	r := schema.Row{OrgID: c.org[i], Timestamp: c.ts[i], ID: c.id[i], ReceivedAt: c.received[i], ExpiresAt: c.expires[i]}
+	for j, p := range [...]*string{&r.EventType, &r.EventMetadata, &r.ActorType, &r.ActorID, &r.ActorEmail,
+		&r.ActorUsername, &r.ActorName, &r.ActorMetadata, &r.ProjectID, &r.ProjectName, &r.ResourceType,
+		&r.ResourceID, &r.ResourceName, &r.IPAddress, &r.UserAgent, &r.UserAgentType, &r.TraceID} {
+		*p = c.str[j][i]
+	}
+	return r
+}
+
 func (c *columns) reset() {
 	c.org, c.ts, c.id = c.org[:0], c.ts[:0], c.id[:0]
 	for i := range c.str {
@@ -92,7 +114,9 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 	for i, v := range cols {
 		if err := b.Column(i).Append(v); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append column %d: %w", i, err)
+			// The driver converts the values before sending them: a value it
+			// refuses will be refused again.
+			return &refusedError{fmt.Errorf("append column %d: %w", i, err)}
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -109,4 +133,47 @@ func InsertRows(ctx context.Context, conn Conn, rows []schema.Row, token string)
 		c.add(&rows[i], "", 0)
 	}
 	return insert(ctx, conn, &c, token)
+}
+
+// refusedError is a failure that a retry of the same rows would meet
+// again: the driver or ClickHouse refused the data itself.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// permanentCodes are the ClickHouse error codes (ErrorCodes.cpp) that
+// refuse an INSERT for its data, which every retry would send again. Codes
+// that may name the table or the server's state (UNKNOWN_TABLE,
+// NO_SUCH_COLUMN_IN_TABLE, TOO_MANY_PARTS, MEMORY_LIMIT_EXCEEDED, timeouts,
+// READONLY ...) are transient here: they concern every batch, and the
+// operator fixes them while the events wait in the write-ahead log.
+var permanentCodes = map[int32]string{
+	6:   "CANNOT_PARSE_TEXT",
+	27:  "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+	38:  "CANNOT_PARSE_DATE",
+	41:  "CANNOT_PARSE_DATETIME",
+	53:  "TYPE_MISMATCH",
+	69:  "ARGUMENT_OUT_OF_BOUND",
+	70:  "CANNOT_CONVERT_TYPE",
+	72:  "CANNOT_PARSE_NUMBER",
+	117: "INCORRECT_DATA",
+	128: "TOO_LARGE_ARRAY_SIZE",
+	131: "TOO_LARGE_STRING_SIZE",
+	321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+	349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+	395: "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO",
+	469: "VIOLATED_CONSTRAINT",
+}
+
+// permanent reports whether err refuses the rows themselves (see
+// permanentCodes), and the ClickHouse error code if it has one.
+func permanent(err error) (bool, int32) {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		_, ok := permanentCodes[ex.Code]
+		return ok, ex.Code
+	}
+	var re *refusedError
+	return errors.As(err, &re), 0
 }

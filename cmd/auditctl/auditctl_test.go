@@ -155,3 +155,40 @@ func TestAuditctl(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestAuditctlQuarantine drives the quarantine commands against the real
+// server with the operator token (what fills the quarantine is tested in
+// package ingest).
+func TestAuditctlQuarantine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server binary")
+	}
+	s := servertest.Start(t)
+	keys := s.Org(t, "acme", "read")
+	op := []string{"quarantine", "-server", s.Base, "-key", servertest.AdminToken}
+	out, _, err := ctl(t, append(op, "list")...)
+	if err != nil || !strings.Contains(out, "the quarantine is empty") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, _, err = ctl(t, append(op, "-o", "json", "list")...)
+	if err != nil || !strings.Contains(out, `"entries": []`) {
+		t.Fatalf("list json: %v\n%s", err, out)
+	}
+	for _, verb := range []string{"replay", "discard"} {
+		_, _, err = ctl(t, append(op, verb, "abc-1-2")...)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != "not_found" {
+			t.Fatalf("%s of a missing entry: err=%v, want 404 not_found", verb, err)
+		}
+	}
+	_, _, err = ctl(t, "quarantine", "-server", s.Base, "-key", keys["read"], "list")
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != 403 {
+		t.Fatalf("list with a read key: err=%v, want 403", err)
+	}
+	_, _, err = ctl(t, append(op, "replay")...)
+	var ue usageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("replay without an id: err=%v, want a usage error", err)
+	}
+}

@@ -42,11 +42,17 @@ func (e *apiError) Error() string {
 // get sends GET path?q and returns the response when it is 200; any other
 // answer becomes an *apiError (or a plain error for a non-API answer).
 func (c *client) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	return c.do(ctx, http.MethodGet, path, q)
+}
+
+// do sends method path?q (no body) and returns the response when it is a
+// 2xx; any other answer becomes an *apiError (or a plain error).
+func (c *client) do(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
 	u := strings.TrimRight(c.base, "/") + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bad server URL %q: %w", c.base, err)
 	}
@@ -56,7 +62,7 @@ func (c *client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach %s: %w", c.base, err)
 	}
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
 	defer resp.Body.Close()

@@ -3,6 +3,7 @@
 //	auditctl events [flags] [filter=value ...]   list events (table or JSON), page by page or all
 //	auditctl export -format parquet -o FILE [filter=value ...]   download an export, with progress
 //	auditctl tail [flags] [filter=value ...]     follow new events as they arrive
+//	auditctl quarantine list|replay ID|discard ID  what the server set aside (operator token)
 //
 // Filters are the query parameters of GET /v1/events, e.g.
 // eventType=USER_LOGIN actorEmail=ada@example.com from=2026-11-01T00:00:00Z.
@@ -29,6 +30,9 @@ commands:
   events   list events (-o table|json, -limit, -page, -all)
   export   download events (-format parquet|arrow|csv|ndjson, -o FILE)
   tail     follow new events as they arrive
+  quarantine list|replay ID|discard ID
+           events ClickHouse refused for good, damaged log records
+           (-key is then the operator token; one node at a time)
 
 global flags (every command): -server URL (env AUDITCTL_SERVER, default
 http://127.0.0.1:8080), -key KEY (env AUDITCTL_KEY, a read key).
@@ -110,6 +114,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return cmdExport(ctx, args[1:], getenv, stdout, stderr)
 	case "tail":
 		return cmdTail(ctx, args[1:], getenv, stdout, stderr)
+	case "quarantine":
+		return cmdQuarantine(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -63,6 +63,7 @@ var options = []option{
 	{"max-events", "AUDITSTORE_MAX_EVENTS", "10000", "most events in one ingest request (413 beyond)"},
 	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
 	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
+	{"batch-bytes", "AUDITSTORE_BATCH_BYTES", "67108864", "bytes of event text per INSERT into ClickHouse (the batch is cut at this or -batch-size)"},
 	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
 	{"cursor-key", "AUDITSTORE_CURSOR_KEY", "", "key signing paging cursors, at least 32 characters; give every instance the same one (empty: random per start, so cursors die with a restart)"},
 	{"stream-key", "AUDITSTORE_STREAM_KEY", "", "32 bytes, base64, sealing stream credentials; the same on every instance (empty: read or create DATA/stream.key)"},
@@ -161,7 +162,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	for _, f := range []struct {
 		flag string
 		dst  *int
-	}{{"max-events", &c.Ingest.MaxEvents}, {"max-event-bytes", &c.Ingest.MaxEventBytes}, {"batch-size", &c.Ingest.BatchSize}} {
+	}{{"max-events", &c.Ingest.MaxEvents}, {"max-event-bytes", &c.Ingest.MaxEventBytes}, {"batch-size", &c.Ingest.BatchSize}, {"batch-bytes", &c.Ingest.BatchBytes}} {
 		if *f.dst, err = strconv.Atoi(*vals[f.flag]); err != nil || *f.dst <= 0 {
 			return config{}, fmt.Errorf("-%s: want a positive whole number, got %q", f.flag, *vals[f.flag])
 		}

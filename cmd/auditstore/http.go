@@ -62,8 +62,10 @@ func (h *health) live(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// ready answers 200 with the ClickHouse version when ClickHouse answers, and
-// 503 with the reasons otherwise (the embedded engine died, a query failed).
+// ready answers 200 with the ClickHouse version when ClickHouse answers
+// (status "degraded" with warnings when the pipeline needs the operator),
+// and 503 with the reasons otherwise (the embedded engine died, a query
+// failed, the write-ahead log cannot write).
 func (h *health) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -84,5 +86,11 @@ func (h *health) ready(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reasons": reasons})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "clickhouse": gin.H{"version": ver, "embedded": h.b.engine != nil}})
+	ch := gin.H{"version": ver, "embedded": h.b.engine != nil}
+	if warnings := h.pipe.Degraded(); len(warnings) > 0 {
+		// Serving, but something needs the operator (the quarantine).
+		c.JSON(http.StatusOK, gin.H{"status": "degraded", "warnings": warnings, "clickhouse": ch})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "clickhouse": ch})
 }

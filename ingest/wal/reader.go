@@ -34,7 +34,10 @@ func (w *WAL) NewReader(from LSN) *Reader {
 
 // Next returns the next durable record. It returns io.EOF when every
 // durable record has been read; call again after Notify. The payload is
-// valid until the next call.
+// valid until the next call. A record whose payload fails its checksum is
+// returned with its sequence number, its bytes as read, and an error
+// wrapping ErrChecksum, and the reader moves past it; other errors leave
+// the reader where it was.
 func (r *Reader) Next() (LSN, []byte, error) {
 	if r.next > r.w.Durable() {
 		return 0, nil, io.EOF
@@ -46,6 +49,12 @@ func (r *Reader) Next() (LSN, []byte, error) {
 			}
 		}
 		lsn, size, err := r.readAt(true)
+		if errors.Is(err, ErrChecksum) && lsn == r.next {
+			// The header holds: skip the record, hand its bytes over.
+			r.off += size
+			r.next++
+			return lsn, r.buf, fmt.Errorf("wal: read record %d: %w", lsn, err)
+		}
 		if errors.Is(err, io.EOF) {
 			// Durable, yet not in this segment: it starts the next one.
 			r.close()
@@ -92,7 +101,7 @@ func (r *Reader) readAt(payload bool) (LSN, int64, error) {
 	}
 	crc := crc32.Update(crc32.Checksum(r.hdr[8:16], crcTable), crcTable, r.buf)
 	if crc != binary.LittleEndian.Uint32(r.hdr[4:8]) {
-		return 0, 0, fmt.Errorf("checksum mismatch in record %d", lsn)
+		return lsn, size, ErrChecksum
 	}
 	return lsn, size, nil
 }

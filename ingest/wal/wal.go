@@ -57,6 +57,11 @@ var ErrFull = errors.New("write-ahead log full")
 // (a full disk, an I/O error) is gone.
 var ErrUnavailable = errors.New("write-ahead log cannot write")
 
+// ErrChecksum is returned (wrapped) by Reader.Next for a record whose
+// payload does not match its checksum: it was damaged on disk after it was
+// written.
+var ErrChecksum = errors.New("checksum mismatch")
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("write-ahead log closed")
 

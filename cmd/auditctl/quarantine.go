@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// quarantineEntry is what the server lists (ingest.QuarantineEntry).
+type quarantineEntry struct {
+	ID             string    `json:"id"`
+	QuarantinedAt  time.Time `json:"quarantinedAt"`
+	LSN            uint64    `json:"lsn"`
+	Events         int       `json:"events"`
+	EventIDs       []string  `json:"eventIds"`
+	Orgs           []string  `json:"orgs"`
+	Reason         string    `json:"reason"`
+	ClickHouseCode int32     `json:"clickhouseCode"`
+	Damaged        bool      `json:"damaged"`
+}
+
+// cmdQuarantine lists, replays or discards what a server set aside: events
+// ClickHouse refused for good and damaged write-ahead log records. It
+// needs the operator token, and speaks to one node (each keeps its own).
+func cmdQuarantine(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, stderr *os.File) error {
+	fs := newFlagSet("quarantine", stderr)
+	var c common
+	c.register(fs, getenv)
+	output := fs.String("o", "table", "output of list: table or json")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: auditctl quarantine [-server URL] [-key OPERATOR_TOKEN] list|replay ID|discard ID\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usagef("quarantine: want list, replay ID or discard ID")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	verb := rest[0]
+	switch {
+	case verb == "list" && len(rest) == 1:
+		if *output != "table" && *output != "json" {
+			return usagef("-o %q: want table or json", *output)
+		}
+		return quarantineList(ctx, cl, *output, stdout)
+	case (verb == "replay" || verb == "discard") && len(rest) == 2:
+		id := url.PathEscape(rest[1])
+		method, path := http.MethodPost, "/v1/quarantine/"+id+"/replay"
+		if verb == "discard" {
+			method, path = http.MethodDelete, "/v1/quarantine/"+id
+		}
+		resp, err := cl.do(ctx, method, path, nil)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if verb == "replay" {
+			fmt.Fprintf(stdout, "replayed %s: its events are back in the write-ahead log (if ClickHouse refuses them again they return to the quarantine)\n", rest[1])
+		} else {
+			fmt.Fprintf(stdout, "discarded %s\n", rest[1])
+		}
+		return nil
+	}
+	return usagef("quarantine: want list, replay ID or discard ID, got %q", strings.Join(rest, " "))
+}
+
+func quarantineList(ctx context.Context, cl *client, output string, stdout io.Writer) error {
+	var out struct {
+		Node    string            `json:"node"`
+		Entries []quarantineEntry `json:"entries"`
+	}
+	if err := cl.getJSON(ctx, "/v1/quarantine", nil, &out); err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(out.Entries) == 0 {
+		fmt.Fprintf(stdout, "node %s: the quarantine is empty\n", out.Node)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSINCE\tEVENTS\tORGS\tREASON")
+	for _, e := range out.Entries {
+		events := fmt.Sprint(e.Events)
+		if e.Damaged {
+			events = "damaged"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.120s\n", e.ID, e.QuarantinedAt.Format(time.RFC3339), events,
+			strings.Join(e.Orgs, ","), e.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "node %s: %d entries (auditctl quarantine replay ID | discard ID)\n", out.Node, len(out.Entries))
+	return nil
+}
