@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/auditstore/auditstore/internal/servertest"
 )
 
@@ -287,4 +289,94 @@ func TestDiskFull(t *testing.T) {
 	}
 	verify(t, "disk-full", 1, openDB(t, ch.Addr), s.Base, keys["read"], org, l,
 		fmt.Sprintf(" refused_while_full=%d wal_write_errors=%v", refused, writeErrs))
+}
+
+// TestPoisonEvent makes ClickHouse refuse one event for good (a CHECK
+// constraint on the events table refuses its type: code 469
+// VIOLATED_CONSTRAINT, as it would a value it cannot store) among good
+// ones posted in the same requests: the good ones keep flowing, the
+// poison is set aside in the quarantine (readiness "degraded", a metric),
+// and once the operator lifts the cause and replays it, it is stored once.
+func TestPoisonEvent(t *testing.T) {
+	sz := suite(t)
+	ch := startClickHouse(t)
+	s := servertest.Start(t, ch.flags()...)
+	keys := s.Org(t, org, "ingest", "read")
+	conn := openDB(t, ch.Addr)
+	const poisonType = "fault.poison"
+	if err := conn.Exec(t.Context(), "ALTER TABLE events ADD CONSTRAINT fault_poison CHECK event_type != '"+poisonType+"'"); err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	stop := drive(s.Base, keys["ingest"], sz.clients, l, 5*time.Minute)
+	defer stop()
+	waitAcked(t, l, 200, time.Minute)
+
+	// One request: good events around the poison (one log record).
+	good, goodIDs := ndjson(20, 99, "")
+	poisonID := uuid.NewString()
+	body := append(good, fmt.Sprintf(`{"id":%q,"event":{"type":%q},"actor":{"type":"user","metadata":{"userId":"p"}}}`+"\n", poisonID, poisonType)...)
+	more, moreIDs := ndjson(20, 99, "")
+	body = append(body, more...)
+	if code := post(s.Base, keys["ingest"], body, append(goodIDs, moreIDs...), l); code != http.StatusAccepted {
+		t.Fatalf("request with the poison event: %d", code)
+	}
+	after := l.ackedCount()
+	waitAcked(t, l, after+500, time.Minute) // ingest keeps flowing
+
+	type entry struct {
+		ID       string   `json:"id"`
+		EventIDs []string `json:"eventIds"`
+		Code     int32    `json:"clickhouseCode"`
+	}
+	var q struct{ Entries []entry }
+	var found entry
+	for deadline := time.Now().Add(time.Minute); found.ID == ""; time.Sleep(200 * time.Millisecond) {
+		if code, err := getJSON(s.Base, "/v1/quarantine", servertest.AdminToken, &q); err != nil || code != http.StatusOK {
+			t.Fatalf("GET /v1/quarantine: %d %v", code, err)
+		}
+		for _, e := range q.Entries {
+			if len(e.EventIDs) == 1 && e.EventIDs[0] == poisonID {
+				found = e
+			}
+		}
+		if found.ID == "" && time.Now().After(deadline) {
+			t.Fatalf("the poison event is not in the quarantine after 1m: %+v\n%s", q, tail(s.Output(), 4000))
+		}
+	}
+	if len(q.Entries) != 1 {
+		t.Errorf("quarantine entries: %+v, want only the poison event", q.Entries)
+	}
+	code, ready := readyz(s.Base)
+	if code != http.StatusOK || !strings.Contains(ready, "degraded") || !strings.Contains(ready, "quarantine") {
+		t.Errorf("/readyz with an event in the quarantine: %d %s, want 200 degraded naming the quarantine", code, ready)
+	}
+	quarantined := metric(s.Base, "auditstore_ingest_quarantined_events_total")
+	if quarantined != 1 {
+		t.Errorf("auditstore_ingest_quarantined_events_total=%v, want 1", quarantined)
+	}
+	stop()
+	verify(t, "poison", 1, conn, s.Base, keys["read"], org, l, fmt.Sprintf(" quarantined=%v clickhouse_code=%d", quarantined, found.Code))
+
+	// The operator lifts the cause and replays the entry: stored once.
+	if err := conn.Exec(t.Context(), "ALTER TABLE events DROP CONSTRAINT fault_poison"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := s.Do(t, "POST", "/v1/quarantine/"+found.ID+"/replay", servertest.AdminToken, nil); code != http.StatusAccepted {
+		t.Fatalf("replay: %d %s", code, out)
+	}
+	var n uint64
+	for deadline := time.Now().Add(time.Minute); n == 0; time.Sleep(200 * time.Millisecond) {
+		if err := conn.QueryRow(t.Context(), "SELECT count() FROM events WHERE id = toUUID('"+poisonID+"')").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && time.Now().After(deadline) {
+			t.Fatal("the replayed event is not stored after 1m")
+		}
+	}
+	code, ready = readyz(s.Base)
+	if n != 1 || code != http.StatusOK || strings.Contains(ready, "degraded") {
+		t.Errorf("after the replay: rows=%d, /readyz %d %s; want 1 row, ready", n, code, ready)
+	}
+	fmt.Printf("fault: scenario=poison-replay quarantined=%v clickhouse_code=%d replayed_rows=%d\n", quarantined, found.Code, n)
 }
