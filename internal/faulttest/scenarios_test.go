@@ -266,6 +266,16 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	refused := l.code("503") + l.code("500") - refusedBefore
+	// A key change whose audit record cannot be written is undone (a small
+	// record may still fit in the slack of a page: then it is durable and
+	// the key stands).
+	keysMade, keyCode, keyOut := 0, 0, []byte(nil)
+	for i := 0; i < 10 && keyCode != http.StatusServiceUnavailable; i++ {
+		keyCode, keyOut = s.Do(t, "POST", "/v1/orgs/"+org+"/keys", servertest.AdminToken, []byte(`{"role":"ingest","name":"while full"}`))
+		if keyCode == http.StatusCreated {
+			keysMade++
+		}
+	}
 	writeErrs := metric(s.Base, "auditstore_wal_write_errors_total")
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -278,6 +288,13 @@ func TestDiskFull(t *testing.T) {
 	if refused == 0 {
 		t.Errorf("no request refused while the disk was full")
 	}
+	if keyCode != http.StatusServiceUnavailable || !strings.Contains(string(keyOut), "audit_unavailable") {
+		t.Errorf("key created while the disk was full: %d %s; want 503 audit_unavailable", keyCode, keyOut)
+	}
+	var ks struct{ Keys []struct{ Name string } }
+	if code, err := getJSON(s.Base, "/v1/orgs/"+org+"/keys", servertest.AdminToken, &ks); err != nil || code != http.StatusOK || len(ks.Keys) != 2+keysMade {
+		t.Errorf("keys after the undone creation: %d %v %+v, want %d (2 before, %d recorded while full)", code, err, ks.Keys, 2+keysMade, keysMade)
+	}
 	if c := l.code("500"); c != 0 {
 		t.Errorf("%d requests answered 500; a full disk is 503 wal_unavailable", c)
 	}
@@ -287,8 +304,18 @@ func TestDiskFull(t *testing.T) {
 	if writeErrs <= 0 {
 		t.Errorf("auditstore_wal_write_errors_total=%v, want > 0", writeErrs)
 	}
-	verify(t, "disk-full", 1, openDB(t, ch.Addr), s.Base, keys["read"], org, l,
-		fmt.Sprintf(" refused_while_full=%d wal_write_errors=%v", refused, writeErrs))
+	conn := openDB(t, ch.Addr)
+	var recorded uint64
+	for deadline := time.Now().Add(time.Minute); recorded != uint64(2+keysMade) && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE org_id = 'fault' AND event_type = 'api-key.create'").Scan(&recorded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recorded != uint64(2+keysMade) {
+		t.Errorf("api-key.create records: %d, want %d (one per key that stands)", recorded, 2+keysMade)
+	}
+	verify(t, "disk-full", 1, conn, s.Base, keys["read"], org, l,
+		fmt.Sprintf(" refused_while_full=%d wal_write_errors=%v keys_undone=1 keys_recorded_while_full=%d", refused, writeErrs, keysMade))
 }
 
 // TestPoisonEvent makes ClickHouse refuse one event for good (a CHECK
