@@ -123,7 +123,7 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			p.wait(ctx, nil)
 			continue
 		}
-		if cols.len() < p.cfg.BatchSize {
+		if cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
 			if wait := p.cfg.FlushInterval - time.Since(started); wait > 0 {
 				if p.wait(ctx, time.After(wait)) {
 					continue // more may have arrived: top up the batch first

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/auditstore/auditstore/schema"
 )
 
 // TestTwoNodesAndAWipedLogKeepEveryEvent: the insert deduplication token
@@ -164,4 +168,42 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestDamagedLogKeepsLaterEvents: damage in the middle of the log found
+// when it is opened costs only the damaged record: the events after it are
+// inserted, and the damage is reported (degraded) and counted.
+func TestDamagedLogKeepsLaterEvents(t *testing.T) {
+	db := migrated(t)
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.WAL.Dir, cfg.WAL.Logger = dir, quiet()
+	p, err := Open(db.Conn, fixedPlans{proPlan}, cfg, quiet(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	for _, id := range ids {
+		e := schema.Event{ID: id, Event: schema.EventInfo{Type: "create-secret"}, Actor: schema.Actor{Type: "user"}}
+		if err := p.Record(context.Background(), "acme", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close() // acknowledged, not yet in ClickHouse
+	flipPayloadByte(t, dir, 2)
+	h := newHarness(t, db.Conn, dir, nil)
+	h.flush(t)
+	got, _ := stored(t, db.Conn, "acme")
+	if got[ids[0]] != 1 || got[ids[1]] != 0 || got[ids[2]] != 1 {
+		t.Fatalf("stored %v, want the events of records 1 and 3", got)
+	}
+	if d := strings.Join(h.pipe.Degraded(), "; "); !strings.Contains(d, "was damaged") || !strings.Contains(d, "1 lost (2-2)") {
+		t.Fatalf("degraded=%q, want the damage reported", d)
+	}
+	if r := h.pipe.Health(); len(r) != 0 {
+		t.Fatalf("health=%q, want none (the node serves)", r)
+	}
+	if n := counterValue(t, h.pipe.m.walLost); n != 1 {
+		t.Fatalf("auditstore_wal_lost_records_total=%v, want 1", n)
+	}
 }

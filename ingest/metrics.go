@@ -23,6 +23,8 @@ type metrics struct {
 	quarantined        prometheus.Counter
 	quarantinedRecords prometheus.Counter
 	quarantineEntries  prometheus.GaugeFunc
+	walLost            prometheus.CounterFunc
+	walDamaged         prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
@@ -94,6 +96,14 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Name: "auditstore_ingest_quarantine_entries",
 			Help: "Entries in this node's quarantine, waiting for the operator (auditctl quarantine).",
 		}, func() float64 { n, _ := p.q.size(); return float64(n) }),
+		walLost: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "auditstore_wal_lost_records_total",
+			Help: "Write-ahead log records found damaged beyond reading when the log was opened, before they reached ClickHouse (should stay 0).",
+		}, func() float64 { return float64(p.wal.LostRecords()) }),
+		walDamaged: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "auditstore_wal_damaged_segments",
+			Help: "Damaged write-ahead log segments set aside by recovery and kept for review (WALDIR/damaged/).",
+		}, func() float64 { return float64(len(p.wal.Damage())) }),
 	}
 	// Export the usual series from the start, at zero.
 	for _, reason := range []string{"invalid_events", "invalid_body", "no_events", "body_too_large", "too_many_events",
@@ -105,6 +115,6 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.requests, m.latency, m.walBytes, m.walSegments, m.batchSize,
 		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.dedupReplaced, m.walFaults,
-		m.quarantined, m.quarantinedRecords, m.quarantineEntries)
+		m.quarantined, m.quarantinedRecords, m.quarantineEntries, m.walLost, m.walDamaged)
 	return m
 }

@@ -71,7 +71,8 @@ func (p *Pipeline) putQuarantine(ctx context.Context, e QuarantineEntry, rec []b
 }
 
 // Degraded returns what works but needs the operator: events in the
-// quarantine, damage found in the write-ahead log. Unlike Health, none of
+// quarantine, damage found in the write-ahead log when it was opened
+// (reported while its copy is kept in WALDIR/damaged/). Unlike Health, none of
 // it stops the node from taking and delivering events.
 func (p *Pipeline) Degraded() []string {
 	var out []string
@@ -79,7 +80,7 @@ func (p *Pipeline) Degraded() []string {
 		out = append(out, fmt.Sprintf("%d quarantine entries (%d events) that ClickHouse refused or that were damaged: list them with auditctl quarantine list",
 			entries, events))
 	}
-	return out
+	return append(out, p.wal.Damage()...)
 }
 
 // quarantineRoutes registers the operator's quarantine endpoints (each node

@@ -43,13 +43,13 @@ func (w *WAL) recover() error {
 			return fmt.Errorf("wal: segment %s starts at record %d, want %d", s.path, s.first, w.next)
 		}
 		end, lastLSN, err := scanSegment(s.path, s.first)
-		if err != nil && !last {
-			return fmt.Errorf("wal: segment %s damaged at offset %d: %w", s.path, end, err)
-		}
 		if err != nil {
-			w.log.Warn("wal: cutting off a torn record at the end of the log", "segment", s.path, "offset", end, "reason", err)
-			if terr := os.Truncate(s.path, end); terr != nil {
-				return fmt.Errorf("wal: truncate torn tail: %w", terr)
+			var next LSN
+			if !last {
+				next = w.segments[i+1].first
+			}
+			if end, lastLSN, err = w.repairSegment(s, end, lastLSN, next, err); err != nil {
+				return err
 			}
 		}
 		s.size = end

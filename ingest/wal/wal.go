@@ -147,6 +147,9 @@ type WAL struct {
 	full    atomic.Bool   // an append was refused for space, and none has succeeded since
 	notify  chan struct{}
 
+	damage         []string // found by recovery (set before the writer starts)
+	lostUninserted uint64
+
 	faults     atomic.Uint64 // failed writes and fsyncs
 	fault      error         // the current fault (w.mu), nil when writing works
 	faultSince time.Time
@@ -154,8 +157,8 @@ type WAL struct {
 
 // Open opens (or creates) the log in opts.Dir, recovering what a crash left:
 // a torn record at the end of the last segment is cut off (it was never
-// acknowledged, since acknowledgement follows fsync); a damaged record
-// anywhere else is an error.
+// acknowledged, since acknowledgement follows fsync); damage anywhere else
+// is set aside, keeping every record that still checks (see damage.go).
 func Open(opts Options) (*WAL, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err

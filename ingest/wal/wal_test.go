@@ -200,30 +200,6 @@ func TestTornTailIsCutOff(t *testing.T) {
 	}
 }
 
-func TestDamageInsideTheLogIsAnError(t *testing.T) {
-	dir := t.TempDir()
-	o := testOpts(dir)
-	o.SegmentBytes = 4096
-	w, err := Open(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 200; i++ {
-		if _, err := w.Append(context.Background(), payload(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.Close()
-	m, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
-	sort.Strings(m)
-	b, _ := os.ReadFile(m[0])
-	b[len(b)/2] ^= 0xff
-	os.WriteFile(m[0], b, 0o644)
-	if _, err := Open(o); err == nil {
-		t.Fatal("opened a log with a damaged record in its first segment")
-	}
-}
-
 func TestFullThenCommitFreesSpace(t *testing.T) {
 	o := testOpts(t.TempDir())
 	o.SegmentBytes = 4096
