@@ -127,8 +127,9 @@ func (s *Service) Create(ctx context.Context, a schema.Attribution, org string, 
 	if err := s.store.putStream(ctx, d); err != nil {
 		return Stream{}, err
 	}
-	s.changed()
-	if err := s.record(ctx, a, org, "stream.create", d, map[string]any{"provider": d.provider, "name": d.name}); err != nil {
+	gone := d
+	gone.deleted = true
+	if err := s.recordOrUndo(ctx, a, org, "stream.create", d, map[string]any{"provider": d.provider, "name": d.name}, gone); err != nil {
 		return Stream{}, err
 	}
 	return s.view(ctx, d, &snapshot{d: d, cfg: cfg})
@@ -173,7 +174,7 @@ func (s *Service) Update(ctx context.Context, a schema.Attribution, org, id stri
 	if err != nil {
 		return Stream{}, err
 	}
-	snap := s.open(d)
+	snap, prev := s.open(d), d
 	var changed []string
 	if req.Name != nil {
 		if err := checkName(*req.Name); err != nil {
@@ -210,9 +211,8 @@ func (s *Service) Update(ctx context.Context, a schema.Attribution, org, id stri
 	if err := s.store.putStream(ctx, d); err != nil {
 		return Stream{}, err
 	}
-	s.changed()
 	md := map[string]any{"changed": changed, "paused": d.paused}
-	if err := s.record(ctx, a, org, "stream.update", d, md); err != nil {
+	if err := s.recordOrUndo(ctx, a, org, "stream.update", d, md, prev); err != nil {
 		return Stream{}, err
 	}
 	final := &snapshot{d: d, cfg: cfg}
@@ -231,12 +231,12 @@ func (s *Service) Delete(ctx context.Context, a schema.Attribution, org, id stri
 	if err != nil {
 		return err
 	}
+	prev := d
 	d.deleted, d.updated = true, s.stamp(d.updated)
 	if err := s.store.putStream(ctx, d); err != nil {
 		return err
 	}
-	s.changed()
-	return s.record(ctx, a, org, "stream.delete", d, map[string]any{"provider": d.provider, "name": d.name})
+	return s.recordOrUndo(ctx, a, org, "stream.delete", d, map[string]any{"provider": d.provider, "name": d.name}, prev)
 }
 
 // Test sends one sample event (type stream.test) through a stream of org

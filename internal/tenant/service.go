@@ -236,7 +236,20 @@ func (s *Service) CreateOrg(ctx context.Context, a Attribution, id, plan string)
 	s.mu.Lock()
 	s.orgs[id] = o
 	s.mu.Unlock()
-	return o, s.record(ctx, id, a.event("org.create", &schema.Resource{Type: "org", ID: id}, map[string]any{"plan": plan}))
+	err := s.recordOrUndo(ctx, id, a.event("org.create", &schema.Resource{Type: "org", ID: id}, map[string]any{"plan": plan}),
+		func(ctx context.Context) error {
+			if err := s.store.deleteOrg(ctx, o); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			delete(s.orgs, id)
+			s.mu.Unlock()
+			return nil
+		})
+	if err != nil {
+		return schema.Org{}, err
+	}
+	return o, nil
 }
 
 // SetPlan moves an org to another plan. Events already stored keep their
@@ -251,7 +264,7 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 	if err != nil {
 		return schema.Org{}, err
 	}
-	old := o.Plan
+	prev, old := o, o.Plan
 	o.Plan = plan
 	o.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
 	if !o.UpdatedAt.After(o.CreatedAt) {
@@ -263,8 +276,21 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 	s.mu.Lock()
 	s.orgs[id] = o
 	s.mu.Unlock()
-	return o, s.record(ctx, id, a.event("org.update-plan", &schema.Resource{Type: "org", ID: id},
-		map[string]any{"plan": plan, "previousPlan": old}))
+	err = s.recordOrUndo(ctx, id, a.event("org.update-plan", &schema.Resource{Type: "org", ID: id},
+		map[string]any{"plan": plan, "previousPlan": old}), func(ctx context.Context) error {
+		prev.UpdatedAt = s.after(o.UpdatedAt)
+		if err := s.store.putOrg(ctx, prev); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.orgs[id] = prev
+		s.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return schema.Org{}, err
+	}
+	return o, nil
 }
 
 // CreateKey creates a key of org with a role; the token is returned only
@@ -292,8 +318,16 @@ func (s *Service) CreateKey(ctx context.Context, a Attribution, org, role, name 
 	s.keys[id] = k
 	delete(s.misses, id)
 	s.mu.Unlock()
-	err = s.record(ctx, org, a.event("api-key.create", &schema.Resource{Type: "api-key", ID: id, Name: name},
-		map[string]any{"role": string(r), "name": name}))
+	err = s.recordOrUndo(ctx, org, a.event("api-key.create", &schema.Resource{Type: "api-key", ID: id, Name: name},
+		map[string]any{"role": string(r), "name": name}), func(ctx context.Context) error {
+		if err := s.store.deleteKey(ctx, id); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.keys, id)
+		s.mu.Unlock()
+		return nil
+	})
 	if err != nil {
 		return schema.APIKey{}, "", err
 	}
@@ -354,14 +388,18 @@ func (s *Service) RevokeKey(ctx context.Context, a Attribution, org, id string) 
 	s.mu.Lock()
 	s.keys[id] = k
 	s.mu.Unlock()
-	return s.record(ctx, org, a.event("api-key.revoke", &schema.Resource{Type: "api-key", ID: id, Name: k.Name}, nil))
-}
-
-func (s *Service) record(ctx context.Context, org string, e schema.Event) error {
-	if err := s.rec.Record(ctx, org, e); err != nil {
-		return fmt.Errorf("record audit event %s: %w", e.Event.Type, err)
-	}
-	return nil
+	return s.recordOrUndo(ctx, org, a.event("api-key.revoke", &schema.Resource{Type: "api-key", ID: id, Name: k.Name}, nil),
+		func(ctx context.Context) error {
+			restored := k
+			restored.RevokedAt = nil
+			if err := s.store.putKey(ctx, restored, s.after(updated)); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.keys[id] = restored
+			s.mu.Unlock()
+			return nil
+		})
 }
 
 func hasControl(s string) bool {

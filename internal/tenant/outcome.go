@@ -1,0 +1,87 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// A change and its audit record are one outcome. A change to an org or a
+// key is written first (the recorder needs the org's plan, so an org must
+// exist before its org.create record can be written); then its audit
+// record is made durable. When the record fails, the change is undone
+// before the call returns (a new key is deleted, a revoked key restored,
+// an org's previous plan written back as a newer version, a new org
+// deleted) and the caller gets 503 audit_unavailable: nothing changed,
+// retry later. Only if the undo fails too does the change persist without
+// its record; that is logged as an error naming the change, and the caller
+// gets 500.
+
+// undoTimeout bounds an undo, which runs even when the request's context
+// has ended (a client that hangs up must not leave a change half made).
+const undoTimeout = 15 * time.Second
+
+// recordOrUndo makes e durable, or undoes the change it records.
+func (s *Service) recordOrUndo(ctx context.Context, org string, e schema.Event, undo func(context.Context) error) error {
+	err := s.rec.Record(ctx, org, e)
+	if err == nil {
+		return nil
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	if uerr := undo(uctx); uerr != nil {
+		s.log.Error("audit record failed and the change could not be undone: it persists without its record",
+			"event", e.Event.Type, "org", org, "error", err, "undo_error", uerr)
+		// Not a *schema.Error: the caller gets 500, the details go to the log.
+		return fmt.Errorf("record audit event %s: %v; undo: %w", e.Event.Type, err, uerr)
+	}
+	s.log.Warn("change undone: its audit record could not be written", "event", e.Event.Type, "org", org, "error", err)
+	return auditUnavailable(e.Event.Type, err)
+}
+
+// auditUnavailable is the 503 of a change undone for want of its record.
+// The recorder's own message is shown only when it is a client-safe
+// *schema.Error (e.g. wal_full); other causes go only to the log.
+func auditUnavailable(typ string, cause error) error {
+	msg := fmt.Sprintf("nothing was changed: the audit record of this change (%s) could not be written; retry later", typ)
+	var se *schema.Error
+	if errors.As(cause, &se) && se.Kind == schema.KindUnavailable {
+		msg += " (" + se.Message + ")"
+	}
+	return schema.Unavailable("audit_unavailable", msg)
+}
+
+// deleteOrg removes the org row written at o.CreatedAt (an org whose
+// creation was undone; another instance's row of the same id is kept).
+func (s *store) deleteOrg(ctx context.Context, o schema.Org) error {
+	err := s.conn.Exec(params(ctx, clickhouse.Parameters{"id": o.ID, "c": ts(o.CreatedAt)}),
+		`DELETE FROM orgs WHERE id = {id:String} AND created_at = {c:DateTime64(3, 'UTC')}`)
+	if err != nil {
+		return fmt.Errorf("delete org: %w", err)
+	}
+	return nil
+}
+
+// deleteKey removes every version of a key (a key whose creation was
+// undone: its random id names nothing else).
+func (s *store) deleteKey(ctx context.Context, id string) error {
+	err := s.conn.Exec(params(ctx, clickhouse.Parameters{"id": id}), `DELETE FROM api_keys WHERE id = {id:String}`)
+	if err != nil {
+		return fmt.Errorf("delete api key: %w", err)
+	}
+	return nil
+}
+
+// after is a version time later than prev and not before now.
+func (s *Service) after(prev time.Time) time.Time {
+	t := s.now().UTC().Truncate(time.Millisecond)
+	if !t.After(prev) {
+		t = prev.Add(time.Millisecond)
+	}
+	return t
+}
