@@ -51,10 +51,11 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 		ecfg := engine.DefaultConfig()
 		ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(cfg.DataDir, "clickhouse"), log
 		ecfg.TCPPort, ecfg.HTTPPort = cfg.EnginePorts[0], cfg.EnginePorts[1]
+		ecfg.Password = engine.NewPassword() // new at every start; only this process knows it
 		if b.engine, err = engine.StartSupervised(ctx, ecfg); err != nil {
 			return nil, err
 		}
-		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), "default", ""
+		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), engine.User, ecfg.Password
 		b.httpAddr = b.engine.HTTPAddr()
 	} else {
 		b.httpAddr = cfg.ClickHouseHTTP
