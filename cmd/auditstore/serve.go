@@ -162,6 +162,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	}
 	scfg := stream.DefaultConfig()
 	scfg.Key, scfg.AllowPrivate = key, cfg.AllowPrivate
+	scfg.Deny = []string{ln.Addr().String(), b.ch.Addr, b.httpAddr} // never this server nor its ClickHouse
 	streams, err := stream.New(b.conn, pipe, rec, scfg, log, reg)
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ type TestResult struct {
 }
 
 func (s *Service) guard() guard {
-	return guard{resolver: s.cfg.Resolver, allowPrivate: s.cfg.AllowPrivate}
+	return guard{resolver: s.cfg.Resolver, deny: s.deny, allowPrivate: s.cfg.AllowPrivate}
 }
 
 var errNotFound = schema.NotFound("stream_not_found", "no such stream")
@@ -202,6 +202,11 @@ func (s *Service) Update(ctx context.Context, a schema.Attribution, org, id stri
 		}
 		if err := cfg.check(ctx, s.guard()); err != nil {
 			return Stream{}, err
+		}
+		if snap.err == nil {
+			if err := retargeted(d.provider, snap.cfg, cfg, req.Config); err != nil {
+				return Stream{}, err
+			}
 		}
 		plain, _ := json.Marshal(cfg)
 		d.sealed, changed = s.seal.seal(org, d.id, plain), append(changed, "config")
