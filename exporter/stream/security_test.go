@@ -206,3 +206,46 @@ func TestWebhookPathMasked(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileStringsRoundTrip: stream names and cursor errors keep
+// backslashes, quotes, control characters and unicode exactly through the
+// store (a backslash in a name was stored altered, or failed with 500).
+func TestHostileStringsRoundTrip(t *testing.T) {
+	f := newCustom(t, "X-Token", "hook-token-0123456789", true)
+	h := newHarness(t, nil)
+	for _, name := range []string{`back\slash`, `ends with \`, `\N`, `\0 and \t`, `it's "quoted"`, "unicode é ✓ 日本 🙂", "{name:String}"} {
+		code, out, raw := h.do(t, "acme", "POST", "/v1/streams", map[string]any{"name": name, "provider": "custom",
+			"config": map[string]any{"url": f.srv.URL + "/hook"}})
+		if code != http.StatusCreated || out["name"] != name {
+			t.Fatalf("create %q: %d %s", name, code, raw)
+		}
+		id := out["id"].(string)
+		if _, got, _ := h.do(t, "acme", "GET", "/v1/streams/"+id, nil); got["name"] != name {
+			t.Fatalf("stored name %q, want %q", got["name"], name)
+		}
+		renamed := name + ` \ again`
+		if code, got, raw := h.do(t, "acme", "PATCH", "/v1/streams/"+id, map[string]any{"name": renamed}); code != http.StatusOK || got["name"] != renamed {
+			t.Fatalf("rename %q: %d %s", renamed, code, raw)
+		}
+		if _, got, _ := h.do(t, "acme", "GET", "/v1/streams/"+id, nil); got["name"] != renamed {
+			t.Fatalf("stored name after rename %q, want %q", got["name"], renamed)
+		}
+		if code, _, _ := h.do(t, "acme", "DELETE", "/v1/streams/"+id, nil); code != http.StatusNoContent {
+			t.Fatalf("delete: %d", code)
+		}
+	}
+	ctx := context.Background()
+	for _, msg := range []string{"nul\x00byte", "new\nline\ttab\r", `back\slash \n`, "quote ' \" `", "unicode ✓ 🙂"} {
+		c := cursor{stream: "s-hostile", node: "n\\1\t", seq: 1, lastError: msg, state: StateFailing, version: uint64(time.Now().UnixNano()), updated: time.Now()}
+		if err := h.svc.store.putCursor(ctx, c); err != nil {
+			t.Fatalf("put cursor with error %q: %v", msg, err)
+		}
+		got, err := h.svc.store.cursors(ctx, "s-hostile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["n\\1\t"].lastError != msg {
+			t.Fatalf("cursor error %q came back as %q (nodes %v)", msg, got["n\\1\t"].lastError, got)
+		}
+	}
+}
