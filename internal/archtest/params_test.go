@@ -17,7 +17,7 @@ func TestOneParameterEncoder(t *testing.T) {
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	forbidden := []string{
 		"clickhouse.WithParameters(clickhouse.Parameters{", // raw values, unescaped
-		"NewReplacer(`\\`",                                 // a private escaper
+		"NewReplacer(`\\`", // a private escaper
 	}
 	checked := 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
