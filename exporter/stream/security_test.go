@@ -249,3 +249,45 @@ func TestHostileStringsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamReadsAreAudited: listing an org's streams and reading one are
+// recorded as events of that org (stream.list, stream.read) with the key
+// that read them; a read that cannot be recorded is refused (503).
+func TestStreamReadsAreAudited(t *testing.T) {
+	f := newCustom(t, "X-Token", "hook-token-0123456789", true)
+	h := newHarness(t, nil)
+	id := h.mustCreate(t, "acme", map[string]any{"name": "hook", "provider": "custom", "config": map[string]any{"url": f.srv.URL + "/hook"}})
+	if code, _, _ := h.do(t, "acme", "GET", "/v1/streams", nil); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	if code, _, _ := h.do(t, "acme", "GET", "/v1/streams/"+id, nil); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	h.do(t, "globex", "GET", "/v1/streams/"+id, nil) // 404: nothing read, nothing recorded
+	h.rec.mu.Lock()
+	var got []string
+	for _, e := range h.rec.events {
+		if e.Event.Type == "stream.list" || e.Event.Type == "stream.read" {
+			res := ""
+			if e.Resource != nil {
+				res = e.Resource.Type + ":" + e.Resource.ID
+			}
+			got = append(got, e.OrgID+" "+e.Event.Type+" "+e.Actor.Type+" "+res+" "+string(e.Event.Metadata))
+		}
+	}
+	h.rec.mu.Unlock()
+	want := []string{`acme stream.list apiKey  {"endpoint":"GET /v1/streams"}`,
+		`acme stream.read apiKey stream:` + id + ` {"endpoint":"GET /v1/streams/:id"}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("read events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	h.rec.mu.Lock()
+	h.rec.fail = true
+	h.rec.mu.Unlock()
+	for _, path := range []string{"/v1/streams", "/v1/streams/" + id} {
+		code, _, raw := h.do(t, "acme", "GET", path, nil)
+		if code != http.StatusServiceUnavailable || !strings.Contains(raw, "audit_unavailable") || strings.Contains(raw, "hook") {
+			t.Fatalf("GET %s with the audit log down: %d %s, want 503 audit_unavailable and nothing read", path, code, raw)
+		}
+	}
+}

@@ -198,7 +198,8 @@ type Service struct {
 
 // New returns the stream service reading events through conn; wm names
 // this server's ingest node and its confirmed watermark; rec records the
-// stream.create, stream.update, stream.delete and stream.test audit events.
+// stream.create, stream.update, stream.delete and stream.test audit events,
+// and the reads (stream.list, stream.read).
 // Call Run to deliver.
 func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if conn == nil || wm == nil || rec == nil || log == nil || reg == nil {
