@@ -26,8 +26,8 @@ func TestCSVNeutralizesFormulas(t *testing.T) {
 	var rows []schema.Row
 	for i, v := range hostile {
 		ev := schema.Event{ID: uuid.NewString(), Timestamp: now.Add(time.Duration(i) * time.Millisecond),
-			Event: schema.EventInfo{Type: "create-secret", Metadata: json.RawMessage(`{"k":"v"}`)},
-			Actor: schema.Actor{Type: "user", Metadata: json.RawMessage(`{"userId":` + mustQuote(v) + `,"email":` + mustQuote(v) + `}`)},
+			Event:     schema.EventInfo{Type: "create-secret", Metadata: json.RawMessage(`{"k":"v"}`)},
+			Actor:     schema.Actor{Type: "user", Metadata: json.RawMessage(`{"userId":` + mustQuote(v) + `,"email":` + mustQuote(v) + `}`)},
 			ProjectID: v, ProjectName: v, UserAgent: v, TraceID: v,
 			Resource: &schema.Resource{Type: "secret", ID: v, Name: v}}
 		rows = append(rows, schema.NewRow(&ev, "acme", now, schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}))
