@@ -34,7 +34,7 @@ type UpdateRequest struct {
 type TestResult struct {
 	OK         bool   `json:"ok"`
 	Status     int    `json:"status,omitempty"` // the destination's HTTP status
-	Answer     string `json:"answer,omitempty"` // the start of its answer, credentials removed
+	Answer     string `json:"answer,omitempty"` // its status line ("202 Accepted"), never its body
 	Error      string `json:"error,omitempty"`
 	DurationMs int64  `json:"durationMs"`
 }
