@@ -137,7 +137,7 @@ func (c *customConfig) secrets() []string {
 			out = append(out, vs...)
 		}
 	}
-	return out
+	return slices.DeleteFunc(out, func(s string) bool { return len(s) < 4 }) // too short to scrub
 }
 
 func (c *customConfig) target() (string, []string) { return c.URL, []string{"headers"} }
