@@ -47,3 +47,31 @@ func TestConfigReadsAreAudited(t *testing.T) {
 		t.Fatalf("read events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestHostileKeyNamesRoundTrip: key names with backslashes, quotes,
+// escape-like sequences and unicode are stored and listed exactly (the
+// tenant store binds them through chconn, like every store).
+func TestHostileKeyNamesRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	e.mustOrg(t, "acme", "pro")
+	names := []string{`back\slash`, `\`, `ends with \`, `\N`, `\0 \t \n literal`, `it's`, `"quoted"`, "`tick`",
+		"{x:String}", "'; DROP TABLE keys; --", "unicode é ✓ 日本 🙂", "[1,2]"}
+	for _, n := range names {
+		if code, body := e.do(t, "POST", "/v1/orgs/acme/keys", adminToken, map[string]string{"role": "read", "name": n}); code != 201 || body["name"] != n {
+			t.Fatalf("create %q: %d %v", n, code, body)
+		}
+	}
+	if err := e.svc.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.do(t, "GET", "/v1/orgs/acme/keys", adminToken, nil)
+	got := map[string]bool{}
+	for _, k := range body["keys"].([]any) {
+		got[k.(map[string]any)["name"].(string)] = true
+	}
+	for _, n := range names {
+		if !got[n] {
+			t.Errorf("key name %q not listed as stored (listed: %v)", n, got)
+		}
+	}
+}
