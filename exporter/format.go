@@ -86,30 +86,33 @@ func FormatNames() string { return "parquet, arrow, csv, ndjson" }
 // format, and the SQL that computes it from the events table. Optional
 // fields are NULL when absent (empty in CSV). It is documented in README
 // and pinned by tests; change it only by adding columns at the end.
-var Columns = []struct{ Name, Expr string }{
-	{"id", "toString(id)"},
-	{"timestamp", "timestamp"},
-	{"eventType", "event_type"},
-	{"eventMetadata", "nullIf(event_metadata, '')"},
-	{"actorType", "actor_type"},
-	{"actorId", "nullIf(actor_id, '')"},
-	{"actorEmail", "nullIf(actor_email, '')"},
-	{"actorUsername", "nullIf(actor_username, '')"},
-	{"actorName", "nullIf(actor_name, '')"},
-	{"actorMetadata", "nullIf(actor_metadata, '')"},
-	{"orgId", "org_id"},
-	{"projectId", "nullIf(project_id, '')"},
-	{"projectName", "nullIf(project_name, '')"},
-	{"resourceType", "nullIf(resource_type, '')"},
-	{"resourceId", "nullIf(resource_id, '')"},
-	{"resourceName", "nullIf(resource_name, '')"},
-	{"ipAddress", "nullIf(ip_address, '')"},
-	{"userAgent", "nullIf(user_agent, '')"},
-	{"userAgentType", "nullIf(user_agent_type, '')"},
-	{"traceId", "nullIf(trace_id, '')"},
-	{"receivedAt", "received_at"},
-	{"createdAt", "created_at"},
-	{"expiresAt", "expires_at"},
+var Columns = []struct {
+	Name, Expr string
+	Text       bool // a string column (CSV neutralizes formulas in it)
+}{
+	{"id", "toString(id)", false},
+	{"timestamp", "timestamp", false},
+	{"eventType", "event_type", true},
+	{"eventMetadata", "nullIf(event_metadata, '')", true},
+	{"actorType", "actor_type", true},
+	{"actorId", "nullIf(actor_id, '')", true},
+	{"actorEmail", "nullIf(actor_email, '')", true},
+	{"actorUsername", "nullIf(actor_username, '')", true},
+	{"actorName", "nullIf(actor_name, '')", true},
+	{"actorMetadata", "nullIf(actor_metadata, '')", true},
+	{"orgId", "org_id", true},
+	{"projectId", "nullIf(project_id, '')", true},
+	{"projectName", "nullIf(project_name, '')", true},
+	{"resourceType", "nullIf(resource_type, '')", true},
+	{"resourceId", "nullIf(resource_id, '')", true},
+	{"resourceName", "nullIf(resource_name, '')", true},
+	{"ipAddress", "nullIf(ip_address, '')", true},
+	{"userAgent", "nullIf(user_agent, '')", true},
+	{"userAgentType", "nullIf(user_agent_type, '')", true},
+	{"traceId", "nullIf(trace_id, '')", true},
+	{"receivedAt", "received_at", false},
+	{"createdAt", "created_at", false},
+	{"expiresAt", "expires_at", false},
 }
 
 // Query returns the export query of sel in format f as ClickHouse runs it
@@ -126,6 +129,14 @@ func (f Format) Settings() map[string]string {
 	return out
 }
 
+// csvSafe neutralizes a spreadsheet formula in a CSV cell, as OWASP's
+// CSV injection guidance says: a text cell beginning with =, +, -, @, a
+// tab or a carriage return is prefixed with a single quote, which
+// spreadsheets show as text and do not evaluate. Event data is hostile:
+// an actor could name a resource =HYPERLINK(...). The binary formats and
+// NDJSON keep values exactly.
+const csvSafe = `if(match(%[1]s, '^[-=+@\\t\\r]'), concat('\'', %[1]s), %[1]s)`
+
 // selectSQL is the export query for a selection: the export schema, in
 // time order (oldest first; ties by id), in ClickHouse format chFormat.
 func selectSQL(sel Selection, chFormat string) string {
@@ -135,7 +146,11 @@ func selectSQL(sel Selection, chFormat string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s AS %s", c.Expr, c.Name)
+		expr := c.Expr
+		if c.Text && chFormat == Formats["csv"].clickhouse {
+			expr = fmt.Sprintf(csvSafe, expr)
+		}
+		fmt.Fprintf(&b, "%s AS %s", expr, c.Name)
 	}
 	// prefer_column_name_to_alias (set on every export query) makes these
 	// name the stored columns, the table's sort key, not the aliases above.

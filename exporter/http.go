@@ -36,7 +36,7 @@ func (x *Exporter) handleExport(c *gin.Context) {
 	// Reading is audited before any byte leaves.
 	md := map[string]any{"format": req.format.Name, "filters": req.filters}
 	ev := schema.Attribution{Principal: p, IPAddress: c.ClientIP(), UserAgent: c.Request.UserAgent()}.
-		Event("audit-log.export", nil, md, x.now())
+		Event(schema.EventExport, nil, md, x.now())
 	if err := x.rec.Record(ctx, p.OrgID, ev); err != nil {
 		_ = c.Error(fmt.Errorf("record export audit event: %w", err))
 		return

@@ -102,7 +102,7 @@ func (h *Handler) ready(r *request) bool {
 		md["params"] = auditParams(r.p.q)
 	}
 	a := schema.Attribution{Principal: r.who, IPAddress: r.c.ClientIP(), UserAgent: r.c.Request.UserAgent()}
-	if err := h.rec.Record(r.c.Request.Context(), r.who.OrgID, a.Event("audit-log.query", nil, md, h.now())); err != nil {
+	if err := h.rec.Record(r.c.Request.Context(), r.who.OrgID, a.Event(schema.EventQuery, nil, md, h.now())); err != nil {
 		h.log.Error("query refused: recording it in the audit log failed",
 			"org", r.who.OrgID, "endpoint", md["endpoint"], "error", err)
 		_ = r.c.Error(errAuditUnavailable)

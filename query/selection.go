@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/auditstore/auditstore/internal/chconn"
 )
 
 // Selection compiles the filter parameters of a bulk read (the export
@@ -13,7 +15,7 @@ import (
 // parameters, and the read settings that FINAL relies on (see
 // readSettings). The parameter values are in the escaped text form in which
 // ClickHouse reads a {name:Type} value, over the native protocol and HTTP
-// param_ alike (see paramEscaper): send them as they are. Unknown or bad
+// param_ alike (see chconn.Escape): send them as they are. Unknown or bad
 // parameters are a *schema.Error naming them.
 // It does not record the read: the caller audits it.
 func (h *Handler) Selection(ctx context.Context, org string, q url.Values) (source, cond string, params, settings map[string]string, err error) {
@@ -39,7 +41,7 @@ func (h *Handler) Selection(ctx context.Context, org string, q url.Values) (sour
 	}
 	params = make(map[string]string, len(b.params))
 	for k, v := range b.params {
-		params[k] = paramEscaper.Replace(v)
+		params[k] = chconn.Escape(v)
 	}
 	return strings.TrimPrefix(from, "FROM "), strings.Join(conds, " AND "), params, settings, nil
 }

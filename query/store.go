@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -78,18 +79,13 @@ type store struct {
 	settings clickhouse.Settings // nil until probed
 }
 
-// paramEscaper escapes a parameter value for the server, which reads a
-// {name:String} value in the escaped text format (the driver only quotes
-// it): without this, a backslash in a filter value would start an escape
-// sequence and a tab or newline would be refused.
-var paramEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`, "\x00", `\0`)
-
 // WireParams returns the parameters of st as the driver must send them
-// (escaped, see paramEscaper), for running a Statement outside the store.
+// (escaped by chconn, the one encoder), for running a Statement outside
+// the store.
 func (st Statement) WireParams() clickhouse.Parameters {
 	params := make(clickhouse.Parameters, len(st.Params))
 	for k, v := range st.Params {
-		params[k] = paramEscaper.Replace(v)
+		params[k] = chconn.Escape(v)
 	}
 	return params
 }

@@ -15,6 +15,23 @@ type Attribution struct {
 	UserAgent string
 }
 
+// The self-audit event types of reads: every read of an org's events or
+// configuration, by a key of the org or by the operator, is recorded as an
+// event of the org before the answer is sent (a read that cannot be
+// recorded is refused).
+const (
+	EventQuery      = "audit-log.query"  // events listed, one read, aggregates, event types
+	EventExport     = "audit-log.export" // a bulk export
+	EventOrgRead    = "org.read"         // GET /v1/orgs/{id}
+	EventKeyList    = "api-key.list"     // GET /v1/orgs/{id}/keys
+	EventStreamList = "stream.list"      // GET /v1/streams
+	EventStreamRead = "stream.read"      // GET /v1/streams/{id}
+)
+
+// ErrAuditUnavailable refuses a read that could not be recorded.
+var ErrAuditUnavailable = Unavailable("audit_unavailable",
+	"the read could not be recorded in the audit log, so it was not done; retry later")
+
 // maxSelfAuditUserAgent bounds the user agent copied into a self-audit event.
 const maxSelfAuditUserAgent = 512
 

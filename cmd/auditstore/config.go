@@ -37,6 +37,7 @@ type config struct {
 	Plans          schema.Plans
 	LogLevel       slog.Level
 	LogFormat      string
+	Security       security // proxies, /metrics (secrets.go)
 }
 
 // option documents one setting for flags, the environment and README.
@@ -102,6 +103,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := readSecretFiles(vals); err != nil {
+		return config{}, err
 	}
 	c := config{
 		Listen:      *vals["listen"],
@@ -194,6 +198,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		if c.EngineCache, err = engine.DefaultCacheDir(); err != nil {
 			return config{}, err
 		}
+	}
+	if c.Security, err = parseSecurity(vals); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }

@@ -27,18 +27,26 @@ type routes struct {
 	queries *query.Handler
 	exports *exporter.Exporter
 	streams *stream.Service
+	access  access // who sees what of the operations endpoints
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// The client address of audit records is the connection's, unless it
+	// comes through a proxy the operator trusts (-trusted-proxies).
+	if err := r.SetTrustedProxies(rt.access.trustedProxies); err != nil {
+		panic(err) // validated by parseSecurity
+	}
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 	r.Use(httpx.Recover(log), httpx.Errors(log))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if rt.access.metricsOnMain {
+		r.GET("/metrics", rt.access.metricsAuth, gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	}
 
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
@@ -51,21 +59,26 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 
 // health answers the liveness and readiness probes.
 type health struct {
-	b    *backend
-	pipe *ingest.Pipeline
+	b        *backend
+	pipe     *ingest.Pipeline
+	operator string // the operator token: it alone sees the reasons
 }
 
-func newHealth(b *backend, pipe *ingest.Pipeline) *health { return &health{b: b, pipe: pipe} }
+func newHealth(b *backend, pipe *ingest.Pipeline, operator string) *health {
+	return &health{b: b, pipe: pipe, operator: operator}
+}
 
 // live answers 200 while the process runs.
 func (h *health) live(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// ready answers 200 with the ClickHouse version when ClickHouse answers
-// (status "degraded" with warnings when the pipeline needs the operator),
-// and 503 with the reasons otherwise (the embedded engine died, a query
-// failed, the write-ahead log cannot write).
+// ready answers 200 when ClickHouse answers ("degraded" when the pipeline
+// needs the operator, e.g. a quarantine), and 503 otherwise. Anyone learns
+// only that status; the operator token (Authorization: Bearer) also gets
+// the ClickHouse version, the reasons (the embedded engine died, a query
+// failed, the write-ahead log cannot write) and the warnings, whose text
+// may name internal addresses.
 func (h *health) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -81,6 +94,17 @@ func (h *health) ready(c *gin.Context) {
 		if err := h.b.conn.QueryRow(ctx, "SELECT version()").Scan(&ver); err != nil {
 			reasons = append(reasons, fmt.Sprintf("clickhouse does not answer: %v", err))
 		}
+	}
+	if !bearer(c, h.operator) {
+		switch {
+		case len(reasons) > 0:
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
+		case len(h.pipe.Degraded()) > 0:
+			c.JSON(http.StatusOK, gin.H{"status": "degraded"})
+		default:
+			c.JSON(http.StatusOK, gin.H{"status": "ready"})
+		}
+		return
 	}
 	if len(reasons) > 0 {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reasons": reasons})

@@ -127,13 +127,11 @@ func TestKilledServerLosesNothing(t *testing.T) {
 		t.Fatalf("%d rows for %d ids: duplicates visible", rows, len(found))
 	}
 
-	resp, err := http.Get(s2.Base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	code, out := s2.Do(t, "GET", "/metrics", servertest.AdminToken, nil)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics with the operator token: %d", code)
 	}
-	defer resp.Body.Close()
-	var metrics bytes.Buffer
-	metrics.ReadFrom(resp.Body)
+	metrics := bytes.NewBuffer(out)
 	for _, name := range []string{"auditstore_ingest_events_accepted_total", "auditstore_ingest_events_rejected_total",
 		"auditstore_ingest_request_duration_seconds", "auditstore_wal_bytes", "auditstore_wal_segments",
 		"auditstore_ingest_batch_events", "auditstore_ingest_flush_duration_seconds",

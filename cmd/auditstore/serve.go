@@ -51,10 +51,11 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 		ecfg := engine.DefaultConfig()
 		ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(cfg.DataDir, "clickhouse"), log
 		ecfg.TCPPort, ecfg.HTTPPort = cfg.EnginePorts[0], cfg.EnginePorts[1]
+		ecfg.Password = engine.NewPassword() // new at every start; only this process knows it
 		if b.engine, err = engine.StartSupervised(ctx, ecfg); err != nil {
 			return nil, err
 		}
-		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), "default", ""
+		chcfg.Addr, chcfg.Username, chcfg.Password = b.engine.Addr(), engine.User, ecfg.Password
 		b.httpAddr = b.engine.HTTPAddr()
 	} else {
 		b.httpAddr = cfg.ClickHouseHTTP
@@ -161,6 +162,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	}
 	scfg := stream.DefaultConfig()
 	scfg.Key, scfg.AllowPrivate = key, cfg.AllowPrivate
+	scfg.Deny = []string{ln.Addr().String(), b.ch.Addr, b.httpAddr} // never this server nor its ClickHouse
+	if m := cfg.Security.MetricsListen; m != "" {
+		scfg.Deny = append(scfg.Deny, m)
+		stopMetrics, err := serveMetrics(cfg, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	streams, err := stream.New(b.conn, pipe, rec, scfg, log, reg)
 	if err != nil {
 		return err
@@ -168,9 +178,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	streamsDone := make(chan struct{})
 	go func() { streams.Run(bg); close(streamsDone) }()
 
-	h := newHealth(b, pipe)
+	h := newHealth(b, pipe, adminToken)
 	srv := &http.Server{
-		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams}),
+		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams,
+			access: newAccess(cfg, adminToken)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

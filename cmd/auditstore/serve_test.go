@@ -40,7 +40,7 @@ func TestServeReadyStopRestart(t *testing.T) {
 	if code, _ := s.JSON(t, "GET", "/healthz", "", nil); code != http.StatusOK {
 		t.Fatalf("healthz=%d, want 200", code)
 	}
-	code, body := s.JSON(t, "GET", "/readyz", "", nil)
+	code, body := s.JSON(t, "GET", "/readyz", servertest.AdminToken, nil)
 	ch, _ := body["clickhouse"].(map[string]any)
 	if ver, _ := ch["version"].(string); code != http.StatusOK || !strings.HasPrefix(ver, "26.") {
 		t.Fatalf("readyz=%d %v, want 200 with a 26.x version", code, body)
@@ -111,8 +111,12 @@ func TestEngineDeathIsReportedThenRestarted(t *testing.T) {
 	for {
 		// Until the server has reaped the engine, readyz may fail with the
 		// refused connection; then it names the engine's death.
-		code, body := s.JSON(t, "GET", "/readyz", "", nil)
+		code, body := s.JSON(t, "GET", "/readyz", servertest.AdminToken, nil)
 		if code == http.StatusServiceUnavailable && strings.Contains(fmt.Sprint(body["reasons"]), "embedded clickhouse") {
+			// Without the operator token: unavailable, and nothing more.
+			if code, body := s.JSON(t, "GET", "/readyz", "", nil); code != http.StatusServiceUnavailable || len(body) != 1 {
+				t.Fatalf("public readyz=%d %v, want 503 {\"status\":\"unavailable\"} only", code, body)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -96,6 +96,12 @@ func (c *azureConfig) keepSecrets(old destConfig) {
 
 func (c *azureConfig) secrets() []string { return []string{c.ClientSecret} }
 
+// target: the tenant (whose login service receives the client secret) and
+// the data collection endpoint (which receives the tokens).
+func (c *azureConfig) target() (string, []string) {
+	return c.TenantID + " " + c.DCEURL, []string{"clientSecret"}
+}
+
 func (c *azureConfig) open(e *env) provider {
 	ingest := strings.TrimRight(c.DCEURL, "/") + "/dataCollectionRules/" + url.PathEscape(c.DCRImmutableID) +
 		"/streams/" + url.PathEscape("Custom-"+c.TableName) + "?api-version=2023-01-01"

@@ -59,6 +59,8 @@ func (c *criblConfig) keepSecrets(old destConfig) {
 
 func (c *criblConfig) secrets() []string { return []string{c.Token} }
 
+func (c *criblConfig) target() (string, []string) { return c.URL, []string{"token"} }
+
 func (c *criblConfig) open(e *env) provider {
 	var meta []byte
 	meta = append(jsonString(append(meta, `"host":`...), e.hostname), ',')

@@ -17,8 +17,10 @@ import (
 //	[{<record>}, ...]
 //
 // Requests stay under 1 MiB and 500 events; any 2xx is success. Every
-// header value counts as a credential: all are masked, none is logged. A
-// query string in the URL is masked too.
+// header value counts as a credential: all are masked, none is logged.
+// Everything after the URL's host counts as one too (Slack- and
+// Teams-style webhooks carry their secret in the path): answers show
+// https://host/****.
 type customConfig struct {
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers,omitempty"`
@@ -63,7 +65,7 @@ func (c *customConfig) check(ctx context.Context, g guard) error {
 }
 
 func (c *customConfig) masked() any {
-	m := customConfig{URL: maskQuery(c.URL)}
+	m := customConfig{URL: maskURL(c.URL)}
 	if len(c.Headers) > 0 {
 		m.Headers = map[string]string{}
 		for k, v := range c.Headers {
@@ -73,23 +75,18 @@ func (c *customConfig) masked() any {
 	return m
 }
 
-// maskQuery masks the values of a URL's query, keeping their order.
-func maskQuery(raw string) string {
+// maskURL keeps a URL's scheme and host (with its port) and masks the
+// rest: path and query may carry a credential.
+func maskURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.RawQuery == "" {
-		return raw
+	if err != nil {
+		return "****"
 	}
-	pairs := strings.Split(u.RawQuery, "&")
-	for i, p := range pairs {
-		if k, v, ok := strings.Cut(p, "="); ok {
-			if uv, err := url.QueryUnescape(v); err == nil {
-				v = uv
-			}
-			pairs[i] = k + "=" + mask(v)
-		}
+	out := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		out += "/****"
 	}
-	u.RawQuery = strings.Join(pairs, "&")
-	return u.String()
+	return out
 }
 
 func (c *customConfig) keepSecrets(old destConfig) {
@@ -106,13 +103,14 @@ func (c *customConfig) keepSecrets(old destConfig) {
 			c.Headers[k] = keep(v, ov)
 		}
 	}
-	if c.URL == maskQuery(o.URL) {
+	if c.URL == maskURL(o.URL) {
 		c.URL = o.URL
 	}
 }
 
 // secrets are the header values, and the words of those with several (the
-// token of "Bearer <token>"), and the URL's query values.
+// token of "Bearer <token>"), and what follows the URL's host: the whole,
+// each path segment and each query value.
 func (c *customConfig) secrets() []string {
 	var out []string
 	for _, v := range c.Headers {
@@ -126,12 +124,23 @@ func (c *customConfig) secrets() []string {
 		}
 	}
 	if u, err := url.Parse(c.URL); err == nil {
+		if rest := strings.TrimPrefix(c.URL, u.Scheme+"://"+u.Host); len(rest) > 1 {
+			out = append(out, rest, u.EscapedPath(), u.RawQuery)
+		}
+		for _, seg := range strings.Split(u.EscapedPath(), "/") {
+			out = append(out, seg)
+			if us, err := url.PathUnescape(seg); err == nil {
+				out = append(out, us)
+			}
+		}
 		for _, vs := range u.Query() {
 			out = append(out, vs...)
 		}
 	}
-	return out
+	return slices.DeleteFunc(out, func(s string) bool { return len(s) < 4 }) // too short to scrub
 }
+
+func (c *customConfig) target() (string, []string) { return c.URL, []string{"headers"} }
 
 func (c *customConfig) open(*env) provider {
 	return &custom{url: c.URL, headers: c.Headers}

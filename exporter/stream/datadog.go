@@ -84,6 +84,8 @@ func (c *datadogConfig) keepSecrets(old destConfig) {
 
 func (c *datadogConfig) secrets() []string { return []string{c.APIKey} }
 
+func (c *datadogConfig) target() (string, []string) { return c.Site, []string{"apiKey"} }
+
 func (c *datadogConfig) open(e *env) provider {
 	base := e.datadogURL
 	if base == "" {

@@ -32,15 +32,20 @@ type outcome struct {
 	retryable  bool          // a timeout, a dropped connection, 408, 429 or 5xx
 	retryAfter time.Duration // the destination's Retry-After, capped
 	err        string        // why it failed, credentials scrubbed
-	answer     string        // the start of the destination's answer, scrubbed
+	answer     string        // the destination's status, e.g. "202 Accepted" (never its body)
 	elapsed    time.Duration
 }
 
-// maxAnswer bounds what is read, and kept, of a destination's answer.
-const (
-	maxAnswerRead = 64 << 10
-	maxAnswerKeep = 512
-)
+// maxAnswerRead bounds what is read (and dropped) of a destination's answer.
+const maxAnswerRead = 64 << 10
+
+// statusLine is an HTTP status as a short line: "404 Not Found".
+func statusLine(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
 
 // retryableStatus reports whether an HTTP status is worth retrying: 408
 // Request Timeout, 429 Too Many Requests and every 5xx.
@@ -75,27 +80,23 @@ func sendOnce(ctx context.Context, e *env, p provider, body []byte, secrets []st
 		return failure(ctx, err, secrets, maxRetryAfter)
 	}
 	defer resp.Body.Close()
-	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswerRead))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerRead)) // let the connection be reused
-	out := outcome{status: resp.StatusCode, answer: scrub(printable(raw, maxAnswerKeep), secrets)}
+	// The answer's body is read (so the connection can be reused) and
+	// dropped: echoing it would let a stream's owner read whatever a
+	// destination answers, an internal service's included.
+	_, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerRead))
+	out := outcome{status: resp.StatusCode, answer: statusLine(resp.StatusCode)}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		if rerr != nil {
-			// The status says accepted: the batch is delivered even if the
-			// rest of the answer was lost.
-			out.answer = ""
-		}
+		// The status says accepted: the batch is delivered even if the
+		// rest of the answer was lost (rerr).
+		_ = rerr
 		out.ok = true
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		out.err = fmt.Sprintf("destination answered %d (redirect to %q); streams do not follow redirects: configure the final URL",
-			resp.StatusCode, scrub(redactURL(resp.Header.Get("Location")), secrets))
+		out.err = fmt.Sprintf("destination answered %s; streams do not follow redirects: configure the final URL", out.answer)
 	default:
 		out.retryable = retryableStatus(resp.StatusCode)
 		out.retryAfter = retryAfter(resp.Header.Get("Retry-After"), e.now(), maxRetryAfter)
-		out.err = fmt.Sprintf("destination answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-		if out.answer != "" {
-			out.err += ": " + out.answer
-		}
+		out.err = "destination answered " + out.answer
 	}
 	return out
 }
@@ -178,15 +179,4 @@ func printable(b []byte, n int) string {
 		}
 	}
 	return strings.TrimSpace(sb.String())
-}
-
-// redactURL keeps a URL's scheme, host and path: its query may carry a
-// credential.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
 }

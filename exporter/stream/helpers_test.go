@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,11 +43,15 @@ func (f *fakeWM) Confirmed() uint64 { return f.seq.Load() }
 type memRecorder struct {
 	mu     sync.Mutex
 	events []schema.Event
+	fail   bool // refuse every event (the audit log is down)
 }
 
 func (m *memRecorder) Record(_ context.Context, org string, e schema.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("audit log down")
+	}
 	e.OrgID = org
 	m.events = append(m.events, e)
 	return nil

@@ -60,7 +60,7 @@ func (s *Service) handleCreate(c *gin.Context) {
 }
 
 func (s *Service) handleList(c *gin.Context) {
-	org, _, ok := caller(c)
+	org, a, ok := caller(c)
 	if !ok {
 		return
 	}
@@ -69,11 +69,14 @@ func (s *Service) handleList(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	if !s.recordRead(c, a, org, schema.EventStreamList, nil) {
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{"streams": sts})
 }
 
 func (s *Service) handleGet(c *gin.Context) {
-	org, _, ok := caller(c)
+	org, a, ok := caller(c)
 	if !ok {
 		return
 	}
@@ -82,7 +85,22 @@ func (s *Service) handleGet(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	if !s.recordRead(c, a, org, schema.EventStreamRead, &schema.Resource{Type: "stream", ID: st.ID, Name: st.Name}) {
+		return
+	}
 	c.JSON(http.StatusOK, st)
+}
+
+// recordRead records a read of org's streams before it is answered; when
+// that fails, the read is refused (503).
+func (s *Service) recordRead(c *gin.Context, a schema.Attribution, org, typ string, res *schema.Resource) bool {
+	md := map[string]any{"endpoint": c.Request.Method + " " + c.FullPath()}
+	if err := s.rec.Record(c.Request.Context(), org, a.Event(typ, res, md, s.now())); err != nil {
+		s.log.Error("read refused: recording it in the audit log failed", "org", org, "type", typ, "error", err)
+		_ = c.Error(schema.ErrAuditUnavailable)
+		return false
+	}
+	return true
 }
 
 func (s *Service) handleUpdate(c *gin.Context) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,26 +79,33 @@ var internalPrefixes = []struct {
 }
 
 // refusedError is a connection the address policy forbids; retrying does
-// not help.
+// not help. Its message never names the address: a stream's owner must not
+// learn what an internal name resolves to.
 type refusedError struct {
 	addr   netip.Addr
 	reason string
 	plain  bool // plain http to a public address
+	self   bool // this server or its database
 }
 
 func (e *refusedError) Error() string {
-	if e.plain && !e.addr.IsValid() {
+	switch {
+	case e.self:
+		return "the destination is this server or its database: refused"
+	case e.plain && !e.addr.IsValid():
 		return "plain http destinations are refused: use https"
+	case e.plain:
+		return "the destination is public: plain http is allowed only to private addresses"
 	}
-	if e.plain {
-		return fmt.Sprintf("destination address %s is public: plain http is allowed only to private addresses", e.addr)
-	}
-	return fmt.Sprintf("destination address %s is %s: refused (the operator allows such destinations with -allow-private-destinations)", e.addr, e.reason)
+	return "the destination resolves to a non-public address: refused (the operator allows such destinations with -allow-private-destinations)"
 }
 
-// permit checks one address about to be dialed.
-func permit(a netip.Addr, allowPrivate, plainHTTP bool) error {
+// permit checks one address about to be dialed on port.
+func permit(a netip.Addr, port uint16, deny *denyList, allowPrivate, plainHTTP bool) error {
 	a = a.Unmap()
+	if deny.denied(a, port) {
+		return &refusedError{addr: a, self: true}
+	}
 	reason := internalReason(a)
 	switch {
 	case reason == "multicast" || reason == "invalid":
@@ -113,6 +121,7 @@ func permit(a netip.Addr, allowPrivate, plainHTTP bool) error {
 // guardedDialer resolves a name itself and dials only permitted addresses.
 type guardedDialer struct {
 	resolver     Resolver
+	deny         *denyList
 	allowPrivate bool
 	plainHTTP    bool // the transport for http:// URLs: private addresses only
 	dialer       net.Dialer
@@ -133,9 +142,13 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("resolve %s: no address", host)
 	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("bad port %q", port)
+	}
 	var first error
 	for _, a := range addrs {
-		if err := permit(a, g.allowPrivate, g.plainHTTP); err != nil {
+		if err := permit(a, uint16(pn), g.deny, g.allowPrivate, g.plainHTTP); err != nil {
 			first = cmpErr(first, err)
 			continue
 		}
@@ -162,16 +175,16 @@ func (g *guardedDialer) control(_, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("unexpected dial address %q", address)
 	}
-	return permit(ap.Addr(), g.allowPrivate, g.plainHTTP)
+	return permit(ap.Addr(), ap.Port(), g.deny, g.allowPrivate, g.plainHTTP)
 }
 
 // newClient returns the HTTP client of every delivery: https through one
 // guarded transport, plain http (only with AllowPrivate, only to private
 // addresses) through another; no proxy from the environment (it would
 // bypass the address checks); redirects are answered, not followed.
-func newClient(cfg Config) *http.Client {
+func newClient(cfg Config, deny *denyList) *http.Client {
 	transport := func(plain bool) *http.Transport {
-		g := &guardedDialer{resolver: cfg.Resolver, allowPrivate: cfg.AllowPrivate, plainHTTP: plain,
+		g := &guardedDialer{resolver: cfg.Resolver, deny: deny, allowPrivate: cfg.AllowPrivate, plainHTTP: plain,
 			dialer: net.Dialer{Timeout: min(cfg.RequestTimeout, 30*time.Second), KeepAlive: 30 * time.Second}}
 		g.dialer.Control = g.control
 		t := &http.Transport{
@@ -212,6 +225,7 @@ func (r schemeRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 // guard checks destination URLs when a stream is created or changed.
 type guard struct {
 	resolver     Resolver
+	deny         *denyList
 	allowPrivate bool
 }
 
@@ -240,9 +254,13 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 	if u.Scheme != "https" && !(plain && g.allowPrivate) {
 		return nil, bad("https_required", "must use https")
 	}
+	port := uint64(443)
+	if plain {
+		port = 80
+	}
 	if p := u.Port(); p != "" {
-		var n int
-		if _, err := fmt.Sscan(p, &n); err != nil || n < 1 || n > 65535 {
+		var err error
+		if port, err = strconv.ParseUint(p, 10, 16); err != nil || port < 1 {
 			return nil, bad("url", "has an invalid port")
 		}
 	}
@@ -259,13 +277,16 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 		}
 	}
 	for _, a := range addrs {
-		if err := permit(a, g.allowPrivate, plain); err != nil {
+		if err := permit(a, uint16(port), g.deny, g.allowPrivate, plain); err != nil {
 			var re *refusedError
 			errors.As(err, &re)
-			if re.plain {
+			switch {
+			case re.self:
+				return nil, bad("forbidden_destination", "the destination is this server or its database: refused")
+			case re.plain:
 				return nil, bad("https_required", "plain http is allowed only to private addresses; use https")
 			}
-			return nil, bad("private_address", fmt.Sprintf("host %q is on a %s network (%s): refused", schema.Truncate(host, 100), re.reason, a.Unmap()))
+			return nil, bad("private_address", fmt.Sprintf("host %q resolves to a non-public address: refused", schema.Truncate(host, 100)))
 		}
 	}
 	return u, nil

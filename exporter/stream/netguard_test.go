@@ -92,7 +92,7 @@ func TestDialerRefusesInternalAddresses(t *testing.T) {
 	}
 	// Control alone (a dial that bypassed the resolution step) refuses too.
 	d := net.Dialer{Control: g.control, Timeout: time.Second}
-	if _, err := d.Dial("tcp", "127.0.0.1:"+port); err == nil || !strings.Contains(err.Error(), "loopback") {
+	if _, err := d.Dial("tcp", "127.0.0.1:"+port); err == nil || !strings.Contains(err.Error(), "non-public") {
 		t.Fatalf("raw dial through Control: %v, want refused", err)
 	}
 }
@@ -142,10 +142,10 @@ func TestPrivateDestinationsRefused(t *testing.T) {
 	eventually(t, 10*time.Second, "the refusal in the status", func() bool {
 		st := h.status(t, "acme", id)
 		msg, _ := st["lastError"].(string)
-		return st["state"] == StateFailing && strings.Contains(msg, "127.0.0.1 is loopback")
+		return st["state"] == StateFailing && strings.Contains(msg, "non-public") && !strings.Contains(msg, "127.0.0.1")
 	})
 	code, out, _ := h.do(t, "acme", "POST", "/v1/streams/"+id+"/test", nil)
-	if code != http.StatusOK || out["ok"] != false || !strings.Contains(out["error"].(string), "loopback") {
+	if code != http.StatusOK || out["ok"] != false || !strings.Contains(out["error"].(string), "non-public") {
 		t.Fatalf("test through a rebound name: %d %v, want refused", code, out)
 	}
 	if n := f.count(); n != 0 {

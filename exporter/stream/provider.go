@@ -54,6 +54,10 @@ type destConfig interface {
 	keepSecrets(old destConfig)
 	// secrets lists the credentials, to scrub them from errors and answers.
 	secrets() []string
+	// target says where the configuration delivers (normalized by check)
+	// and names the fields holding its credentials: a change of target
+	// must give them again (see retargeted).
+	target() (where string, credentialFields []string)
 	// open returns the provider speaking this configuration.
 	open(e *env) provider
 }
@@ -155,6 +159,32 @@ func mergeConfig(provider string, old destConfig, patch []byte) (destConfig, err
 	}
 	c.keepSecrets(old)
 	return c, nil
+}
+
+// retargeted checks a PATCH that changes where a stream delivers: every
+// credential of the new configuration must be given in the patch itself
+// (not kept from the stored one, nor sent back masked), or an admin key
+// could send a stored token, secret or header to a host of its choice.
+func retargeted(provider string, old, cfg destConfig, patch []byte) error {
+	was, _ := old.target()
+	now, fields := cfg.target()
+	if was == now {
+		return nil
+	}
+	given, err := decodeConfig(provider, patch)
+	if err != nil {
+		return err
+	}
+	sent := given.secrets()
+	for _, s := range cfg.secrets() {
+		if s != "" && !slices.Contains(sent, s) {
+			msg := "changing where the stream delivers needs its credentials again: send config." +
+				strings.Join(fields, ", config.") + " in the same request"
+			return schema.Invalid("credentials_required", "config: "+msg,
+				schema.FieldError{Index: -1, Field: "config." + fields[0], Code: "credentials_required", Message: msg})
+		}
+	}
+	return nil
 }
 
 // checkText validates a plain configuration string.

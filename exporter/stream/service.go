@@ -34,13 +34,13 @@ type UpdateRequest struct {
 type TestResult struct {
 	OK         bool   `json:"ok"`
 	Status     int    `json:"status,omitempty"` // the destination's HTTP status
-	Answer     string `json:"answer,omitempty"` // the start of its answer, credentials removed
+	Answer     string `json:"answer,omitempty"` // its status line ("202 Accepted"), never its body
 	Error      string `json:"error,omitempty"`
 	DurationMs int64  `json:"durationMs"`
 }
 
 func (s *Service) guard() guard {
-	return guard{resolver: s.cfg.Resolver, allowPrivate: s.cfg.AllowPrivate}
+	return guard{resolver: s.cfg.Resolver, deny: s.deny, allowPrivate: s.cfg.AllowPrivate}
 }
 
 var errNotFound = schema.NotFound("stream_not_found", "no such stream")
@@ -203,6 +203,11 @@ func (s *Service) Update(ctx context.Context, a schema.Attribution, org, id stri
 		}
 		if err := cfg.check(ctx, s.guard()); err != nil {
 			return Stream{}, err
+		}
+		if snap.err == nil {
+			if err := retargeted(d.provider, snap.cfg, cfg, req.Config); err != nil {
+				return Stream{}, err
+			}
 		}
 		plain, _ := json.Marshal(cfg)
 		d.sealed, changed = s.seal.seal(org, d.id, plain), append(changed, "config")

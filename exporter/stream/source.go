@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -25,27 +24,6 @@ type batch struct {
 	lastReceived time.Time // receive time of the last event in body
 }
 
-// arrayParam formats strings as an Array(String) parameter value.
-func arrayParam(ss []string) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, s := range ss {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\'')
-		for _, r := range s {
-			if r == '\'' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('\'')
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
 func uintArrayParam(ns []uint64) string {
 	parts := make([]string, len(ns))
 	for i, n := range ns {
@@ -56,15 +34,15 @@ func uintArrayParam(ns []uint64) string {
 
 // filterSQL returns the conditions of f (columns from a fixed list, values
 // as parameters added to p).
-func filterSQL(f Filter, p clickhouse.Parameters) string {
+func filterSQL(f Filter, arrays map[string][]string) string {
 	var s string
 	if len(f.EventTypes) > 0 {
 		s += " AND event_type IN {types:Array(String)}"
-		p["types"] = arrayParam(f.EventTypes)
+		arrays["types"] = f.EventTypes
 	}
 	if len(f.ActorTypes) > 0 {
 		s += " AND actor_type IN {actors:Array(String)}"
-		p["actors"] = arrayParam(f.ActorTypes)
+		arrays["actors"] = f.ActorTypes
 	}
 	return s
 }
@@ -85,19 +63,20 @@ func (s *Service) release() { <-s.reads }
 // pass f, and frames as many as one request of p may carry.
 func (s *Service) readBatch(ctx context.Context, org, node string, f Filter, p provider, after, upto uint64) (batch, error) {
 	w := p.wire()
-	prm := clickhouse.Parameters{"org": org, "node": node, "after": strconv.FormatUint(after, 10),
+	arrays := map[string][]string{}
+	prm := map[string]string{"org": org, "node": node, "after": strconv.FormatUint(after, 10),
 		"upto": strconv.FormatUint(upto, 10), "limit": strconv.Itoa(w.maxEvents)}
 	q := "SELECT " + readColumns + " FROM " + schema.EventsTable +
 		" WHERE org_id = {org:String} AND ingest_node = {node:String}" +
 		" AND ingest_seq > {after:UInt64} AND ingest_seq <= {upto:UInt64} AND " + schema.NotExpired +
-		filterSQL(f, prm) + " ORDER BY ingest_seq LIMIT {limit:UInt32}"
+		filterSQL(f, arrays) + " ORDER BY ingest_seq LIMIT {limit:UInt32}"
 	if !s.acquire(ctx) {
 		return batch{}, ctx.Err()
 	}
 	defer s.release()
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	rows, err := s.store.conn.Query(params(qctx, prm), q)
+	rows, err := s.store.conn.Query(chconn.WithParams(qctx, prm, arrays), q)
 	if err != nil {
 		return batch{}, fmt.Errorf("read events: %w", err)
 	}
@@ -170,11 +149,12 @@ func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[str
 	for n, c := range cursors {
 		nodes, seqs = append(nodes, n), append(seqs, c)
 	}
-	prm := clickhouse.Parameters{"org": org, "nodes": arrayParam(nodes), "seqs": uintArrayParam(seqs)}
+	prm := map[string]string{"org": org, "seqs": uintArrayParam(seqs)}
+	arrays := map[string][]string{"nodes": nodes}
 	q := "SELECT count(), min(received_at) FROM " + schema.EventsTable +
 		" WHERE org_id = {org:String} AND ingest_node IN {nodes:Array(String)}" +
 		" AND ingest_seq > arrayElement({seqs:Array(UInt64)}, indexOf({nodes:Array(String)}, ingest_node))" +
-		" AND " + schema.NotExpired + filterSQL(f, prm)
+		" AND " + schema.NotExpired + filterSQL(f, arrays)
 	if !s.acquire(ctx) {
 		return 0, time.Time{}, ctx.Err()
 	}
@@ -183,7 +163,7 @@ func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[str
 	defer cancel()
 	var n uint64
 	var oldest time.Time
-	if err := s.store.conn.QueryRow(params(qctx, prm), q).Scan(&n, &oldest); err != nil {
+	if err := s.store.conn.QueryRow(chconn.WithParams(qctx, prm, arrays), q).Scan(&n, &oldest); err != nil {
 		return 0, time.Time{}, fmt.Errorf("measure stream lag: %w", err)
 	}
 	if n == 0 {
@@ -195,7 +175,7 @@ func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[str
 // startSeq is where a stream created at created starts on node, which had
 // no cursor yet: after the node's last event of org received before then.
 func (s *Service) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
-	prm := clickhouse.Parameters{"org": org, "node": node, "created": ts(created), "upto": strconv.FormatUint(upto, 10)}
+	prm := map[string]string{"org": org, "node": node, "created": ts(created), "upto": strconv.FormatUint(upto, 10)}
 	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable +
 		" WHERE org_id = {org:String} AND ingest_node = {node:String} AND ingest_seq <= {upto:UInt64}" +
 		" AND received_at < {created:DateTime64(3, 'UTC')}"

@@ -78,6 +78,8 @@ func (c *splunkConfig) keepSecrets(old destConfig) {
 
 func (c *splunkConfig) secrets() []string { return []string{c.Token} }
 
+func (c *splunkConfig) target() (string, []string) { return c.Host, []string{"token"} }
+
 func (c *splunkConfig) open(e *env) provider {
 	src, st := c.Source, c.Sourcetype
 	if src == "" {

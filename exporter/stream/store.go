@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/auditstore/auditstore/internal/chconn"
 )
 
 // store reads and writes the streams and stream_cursors tables (see
@@ -28,8 +28,9 @@ type def struct {
 	created, updated        time.Time
 }
 
-func params(ctx context.Context, p clickhouse.Parameters) context.Context {
-	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
+// params binds the parameters of the next query (chconn escapes them).
+func params(ctx context.Context, p map[string]string) context.Context {
+	return chconn.WithParams(ctx, p, nil)
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
@@ -45,7 +46,7 @@ func (s *store) putStream(ctx context.Context, d def) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	f, _ := json.Marshal(d.filter)
-	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
+	err := s.conn.Exec(params(ctx, map[string]string{
 		"org": d.org, "id": d.id, "name": d.name, "provider": d.provider, "sealed": d.sealed,
 		"filter": string(f), "paused": flag(d.paused), "deleted": flag(d.deleted),
 		"c": ts(d.created), "u": ts(d.updated)}),
@@ -64,7 +65,7 @@ func (s *store) streams(ctx context.Context, org, id string) ([]def, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var where []string
-	p := clickhouse.Parameters{}
+	p := map[string]string{}
 	if org != "" {
 		where, p["org"] = append(where, "org_id = {org:String}"), org
 	}
@@ -116,7 +117,7 @@ type cursor struct {
 func (s *store) putCursor(ctx context.Context, c cursor) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
+	err := s.conn.Exec(params(ctx, map[string]string{
 		"stream": c.stream, "node": c.node, "seq": strconv.FormatUint(c.seq, 10),
 		"delivered": strconv.FormatUint(c.delivered, 10), "failed": strconv.FormatUint(c.failed, 10),
 		"le": ts(c.lastEvent), "ld": ts(c.lastDelivery), "err": c.lastError, "ea": ts(c.lastErrorAt),
@@ -136,7 +137,7 @@ func (s *store) putCursor(ctx context.Context, c cursor) error {
 func (s *store) cursors(ctx context.Context, stream string) (map[string]cursor, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(params(ctx, clickhouse.Parameters{"stream": stream}),
+	rows, err := s.conn.Query(params(ctx, map[string]string{"stream": stream}),
 		`SELECT stream_id, node, seq, delivered, failed, last_event_at, last_delivery_at, last_error, last_error_at,
 		        state, version, updated_at
 		 FROM stream_cursors FINAL WHERE stream_id = {stream:String}`)

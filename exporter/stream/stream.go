@@ -134,6 +134,11 @@ type Config struct {
 	MaxConcurrentReads int
 	// MaxStreamsPerOrg bounds the streams of one org. Default 20.
 	MaxStreamsPerOrg int
+	// Deny lists host:port addresses no stream may reach, whatever
+	// AllowPrivate says: this server's listen address and its ClickHouse's
+	// ports (an empty host denies the port on every local address).
+	// Names are resolved once, by New. Default none.
+	Deny []string
 }
 
 // DefaultConfig returns the defaults; Key remains to be set.
@@ -178,6 +183,7 @@ type Service struct {
 	log    *slog.Logger
 	seal   *sealer
 	client *http.Client
+	deny   *denyList
 	env    *env
 	m      *metrics
 	reads  chan struct{} // semaphore of concurrent ClickHouse reads
@@ -192,7 +198,8 @@ type Service struct {
 
 // New returns the stream service reading events through conn; wm names
 // this server's ingest node and its confirmed watermark; rec records the
-// stream.create, stream.update, stream.delete and stream.test audit events.
+// stream.create, stream.update, stream.delete and stream.test audit events,
+// and the reads (stream.list, stream.read).
 // Call Run to deliver.
 func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if conn == nil || wm == nil || rec == nil || log == nil || reg == nil {
@@ -220,7 +227,13 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	s := &Service{cfg: cfg, store: &store{conn: conn, timeout: cfg.QueryTimeout}, wm: wm, rec: rec, log: log,
 		seal: sl, m: m, reads: make(chan struct{}, cfg.MaxConcurrentReads), now: time.Now,
 		workers: map[string]*worker{}, kick: make(chan struct{}, 1)}
-	s.client = newClient(cfg)
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.deny, err = newDenyList(rctx, cfg.Resolver, cfg.Deny)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	s.client = newClient(cfg, s.deny)
 	s.env = &env{client: s.client, hostname: cfg.Hostname, datadogURL: cfg.DatadogURL,
 		azureLoginURL: cfg.AzureLoginURL, timeout: cfg.RequestTimeout, now: time.Now}
 	return s, nil

@@ -127,12 +127,6 @@ func TestOversizedEventIsShrunk(t *testing.T) {
 	}
 }
 
-func TestArrayParam(t *testing.T) {
-	if got := arrayParam([]string{"a", "it's", `b\c`}); got != `['a','it\'s','b\\c']` {
-		t.Fatalf("arrayParam=%s", got)
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err == nil {
 		t.Fatal("a config without a key validated")

@@ -115,16 +115,58 @@ func Drop(ctx context.Context, cfg Config, database string) error {
 	return conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+database+"`")
 }
 
+// This file holds the one encoder of server-side parameters ({name:Type})
+// in the code base: every package that binds a value goes through Escape
+// or Params (internal/archtest keeps it so).
+
 // paramEscaper escapes a server-side parameter value the way ClickHouse
-// reads it (as escaped text): without it a backslash, tab, newline or NUL
-// in a value arrives altered, or breaks the query.
+// reads it (as escaped text; the driver and the HTTP interface send it as
+// it is): without it a backslash, tab, newline or NUL in a value arrives
+// altered, or breaks the query.
 var paramEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`, "\x00", `\0`)
+
+// Escape returns v as the wire form of a server-side parameter value.
+func Escape(v string) string { return paramEscaper.Replace(v) }
 
 // Params returns values as server-side parameters, escaped for the wire.
 func Params(values map[string]string) clickhouse.Parameters {
 	out := make(clickhouse.Parameters, len(values))
 	for k, v := range values {
-		out[k] = paramEscaper.Replace(v)
+		out[k] = Escape(v)
 	}
 	return out
+}
+
+// WithParams returns ctx carrying the server-side parameters of the next
+// query: values (escaped, see Params) and arrays, each bound to an
+// {name:Array(String)} placeholder.
+func WithParams(ctx context.Context, values map[string]string, arrays map[string][]string) context.Context {
+	p := Params(values)
+	for k, ss := range arrays {
+		p[k] = stringArray(ss)
+	}
+	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
+}
+
+// stringArray returns ss as the wire form of an Array(String) parameter:
+// a literal of quoted strings (ClickHouse reads an array parameter's
+// elements as quoted strings, not as escaped text: Escape must not apply).
+func stringArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\'')
+		for _, r := range s {
+			if r == '\'' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('\'')
+	}
+	b.WriteByte(']')
+	return b.String()
 }

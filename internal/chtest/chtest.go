@@ -35,6 +35,9 @@ type Server struct {
 	Addr     string // native protocol host:port
 	HTTPAddr string // HTTP host:port ("" when unknown)
 	Kind     string // "external", "docker" or "embedded"
+	// User and Password sign in: CLICKHOUSE_USER and CLICKHOUSE_PASSWORD for
+	// an external server, the engine's generated ones for the embedded kind.
+	User, Password string
 	// Engine is set for the embedded kind: tests of the engine's lifecycle
 	// start their own instead.
 	Engine *engine.Supervisor
@@ -58,7 +61,8 @@ func Shared(tb testing.TB) Server {
 
 func startShared() (Server, error) {
 	if addr := os.Getenv("CLICKHOUSE_ADDR"); addr != "" {
-		return Server{Addr: addr, HTTPAddr: os.Getenv("CLICKHOUSE_HTTP_ADDR"), Kind: "external"}, nil
+		return Server{Addr: addr, HTTPAddr: os.Getenv("CLICKHOUSE_HTTP_ADDR"), Kind: "external",
+			User: os.Getenv("CLICKHOUSE_USER"), Password: os.Getenv("CLICKHOUSE_PASSWORD")}, nil
 	}
 	if s, ok := startDocker(); ok {
 		return s, nil
@@ -90,7 +94,7 @@ func startDocker() (Server, bool) {
 	s := Server{Addr: res.GetHostPort("9000/tcp"), HTTPAddr: res.GetHostPort("8123/tcp"), Kind: "docker"}
 	pool.MaxWait = 2 * time.Minute
 	err = pool.Retry(func() error {
-		conn, err := chconn.Open(context.Background(), withAddr(s.Addr, "default"))
+		conn, err := chconn.Open(context.Background(), withAddr(s, "default"))
 		if err != nil {
 			return err
 		}
@@ -125,6 +129,7 @@ func startEmbedded() (Server, error) {
 	}
 	cfg := engine.DefaultConfig()
 	cfg.Lib, cfg.DataDir, cfg.Ephemeral, cfg.Logger = lib, filepath.Join(dir, "data"), true, logger()
+	cfg.Password = engine.NewPassword() // as the server runs it
 	// Supervised: should the engine abort, the tests after the one that
 	// saw it die find it again on the same ports.
 	e, err := engine.StartSupervised(ctx, cfg)
@@ -134,14 +139,14 @@ func startEmbedded() (Server, error) {
 	}
 	// The engine removes its data dir when it exits, which it does when this
 	// process exits (its stdin closes); the parent temp dir is left empty.
-	return Server{Addr: e.Addr(), HTTPAddr: e.HTTPAddr(), Kind: "embedded", Engine: e}, nil
+	return Server{Addr: e.Addr(), HTTPAddr: e.HTTPAddr(), Kind: "embedded", Engine: e,
+		User: engine.User, Password: cfg.Password}, nil
 }
 
-func withAddr(addr, database string) chconn.Config {
+func withAddr(s Server, database string) chconn.Config {
 	cfg := chconn.DefaultConfig()
-	cfg.Addr, cfg.Database = addr, database
-	cfg.Username = os.Getenv("CLICKHOUSE_USER")
-	cfg.Password = os.Getenv("CLICKHOUSE_PASSWORD")
+	cfg.Addr, cfg.Database = s.Addr, database
+	cfg.Username, cfg.Password = s.User, s.Password
 	return cfg
 }
 
@@ -161,7 +166,7 @@ func NewDB(tb testing.TB) *DB {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "test_" + hex.EncodeToString(b[:])
-	cfg := withAddr(s.Addr, name)
+	cfg := withAddr(s, name)
 	ctx := context.Background()
 	conn, err := chconn.Open(ctx, cfg)
 	// A supervised engine that just died comes back within seconds.

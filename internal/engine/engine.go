@@ -40,6 +40,11 @@ type Config struct {
 	StartTimeout time.Duration
 	// Logger receives the engine's own output and lifecycle events. Required.
 	Logger *slog.Logger
+	// Password, when set, is required of the engine's only user, default,
+	// on both ports; without it the engine answers anyone who reaches
+	// 127.0.0.1 (another local process, a stream aimed at it). Use
+	// NewPassword. Default "" (no password: tests of the engine itself).
+	Password string
 }
 
 // DefaultConfig returns a Config with the defaults filled in; Lib, DataDir and
@@ -129,6 +134,14 @@ func start(ctx context.Context, cfg Config, dataDir string) (*Engine, error) {
 		"--tcp_port=" + strconv.Itoa(tcpPort),
 		"--http_port=" + strconv.Itoa(httpPort),
 		"--query=" + serveQuery,
+	}
+	if cfg.Password != "" {
+		users, err := writeConfig(dataDir, cfg.Password)
+		if err != nil {
+			return nil, err
+		}
+		// The engine's own session (the serving query) signs in too.
+		args = append(args[:len(args)-1], "--config-file="+users, args[len(args)-1])
 	}
 	argsJSON, err := json.Marshal(args)
 	if err != nil {

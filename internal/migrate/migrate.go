@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -69,8 +69,8 @@ func RunTo(ctx context.Context, conn Conn, log *slog.Logger, last int) ([]int, e
 				return ran, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
-		pctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
-			"v": strconv.Itoa(m.Version), "n": m.Name, "c": m.Checksum}))
+		pctx := chconn.WithParams(ctx, map[string]string{
+			"v": strconv.Itoa(m.Version), "n": m.Name, "c": m.Checksum}, nil)
 		err := conn.Exec(pctx, "INSERT INTO "+schema.MigrationsTable+
 			" (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})")
 		if err != nil {

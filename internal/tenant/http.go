@@ -134,7 +134,22 @@ func (s *Service) handleGetOrg(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	if !s.recordRead(c, org, schema.EventOrgRead, &schema.Resource{Type: "org", ID: org}) {
+		return
+	}
 	c.JSON(http.StatusOK, o)
+}
+
+// recordRead records a read of org's configuration before it is answered;
+// when that fails, the read is refused (503).
+func (s *Service) recordRead(c *gin.Context, org, typ string, res *schema.Resource) bool {
+	md := map[string]any{"endpoint": c.Request.Method + " " + c.FullPath()}
+	if err := s.rec.Record(c.Request.Context(), org, attribution(c).event(typ, res, md)); err != nil {
+		s.log.Error("read refused: recording it in the audit log failed", "org", org, "type", typ, "error", err)
+		_ = c.Error(schema.ErrAuditUnavailable)
+		return false
+	}
+	return true
 }
 
 func (s *Service) handleUpdateOrg(c *gin.Context) {
@@ -185,6 +200,9 @@ func (s *Service) handleListKeys(c *gin.Context) {
 	keys, err := s.Keys(c.Request.Context(), org)
 	if err != nil {
 		_ = c.Error(err)
+		return
+	}
+	if !s.recordRead(c, org, schema.EventKeyList, &schema.Resource{Type: "org", ID: org}) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"keys": keys})
