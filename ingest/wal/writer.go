@@ -160,4 +160,3 @@ func (w *WAL) roll() error {
 	}
 	return w.openSegment()
 }
-
