@@ -332,3 +332,29 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 		t.Fatalf("batches=%d, want 3 (one event each, past BatchBytes)", n)
 	}
 }
+
+// TestConstraintViolationIsQuarantined: the same through ClickHouse alone:
+// a CHECK constraint makes the server itself refuse the marked event
+// (VIOLATED_CONSTRAINT), as an operator's constraint or a schema change
+// could; the others are stored.
+func TestConstraintViolationIsQuarantined(t *testing.T) {
+	db := migrated(t)
+	if err := db.Conn.Exec(context.Background(), "ALTER TABLE events ADD CONSTRAINT no_poison CHECK trace_id != 'poison'"); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, db.Conn, t.TempDir(), nil)
+	good1, bad, good2 := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	body := []map[string]any{event(0, good1, true), poisoned(1, bad), event(2, good2, true)}
+	if resp := h.post(t, "acme", mustJSON(t, body), nil); resp.code != 202 {
+		t.Fatalf("post: %d %s", resp.code, resp.raw)
+	}
+	h.flush(t)
+	got, rows := stored(t, db.Conn, "acme")
+	if got[good1] != 1 || got[good2] != 1 || got[bad] != 0 || rows != 2 {
+		t.Fatalf("stored %v (rows %d), want the two good events", got, rows)
+	}
+	e := quarantineList(t, h)
+	if len(e) != 1 || e[0].EventIDs[0] != bad || e[0].ClickHouseCode != 469 {
+		t.Fatalf("quarantine=%+v, want the marked event refused with code 469", e)
+	}
+}
