@@ -19,7 +19,7 @@ const forgedIP = "203.0.113.99"
 
 // keyCreatedFrom creates a key of org with X-Forwarded-For set, and
 // returns the ipAddress of the api-key.create record it leaves.
-func keyCreatedFrom(t *testing.T, s *servertest.Server, org, readKey string) string {
+func keyCreatedFrom(t *testing.T, s *servertest.Server, org, readKey string, keysBefore int) string {
 	t.Helper()
 	code, out := s.Do(t, "POST", "/v1/orgs/"+org+"/keys", servertest.AdminToken,
 		[]byte(`{"role":"read","name":"through-a-proxy"}`), "X-Forwarded-For", forgedIP, "X-Real-IP", forgedIP)
@@ -27,7 +27,7 @@ func keyCreatedFrom(t *testing.T, s *servertest.Server, org, readKey string) str
 		t.Fatalf("create key: %d %s", code, out)
 	}
 	q := "eventType=api-key.create&" + url.Values{"resourceType": {"api-key"}}.Encode()
-	s.WaitTotal(t, readKey, q, 2) // the read key's own creation, and this one
+	s.WaitTotal(t, readKey, q, keysBefore+1) // the keys created before, and this one
 	_, out = s.Do(t, "GET", "/v1/events?"+q+"&sort=timestamp&order=desc&limit=1", readKey, nil)
 	var page struct {
 		Events []struct {
@@ -69,7 +69,7 @@ func TestServerTrustAndExposure(t *testing.T) {
 	keys := s.Org(t, "acme", "read", "admin")
 
 	t.Run("forwarded-for ignored", func(t *testing.T) {
-		if ip := keyCreatedFrom(t, s, "acme", keys["read"]); ip != "127.0.0.1" {
+		if ip := keyCreatedFrom(t, s, "acme", keys["read"], len(keys)); ip != "127.0.0.1" {
 			t.Fatalf("audit record ipAddress %q, want the connection's 127.0.0.1 (X-Forwarded-For is not trusted)", ip)
 		}
 	})
@@ -130,7 +130,7 @@ func TestServerTrustAndExposure(t *testing.T) {
 	s2 := servertest.Start(t, "-trusted-proxies", "127.0.0.1/32,10.0.0.0/8", "-metrics-listen", metricsAddr)
 	keys2 := s2.Org(t, "acme", "read")
 	t.Run("forwarded-for from a trusted proxy", func(t *testing.T) {
-		if ip := keyCreatedFrom(t, s2, "acme", keys2["read"]); ip != forgedIP {
+		if ip := keyCreatedFrom(t, s2, "acme", keys2["read"], len(keys2)); ip != forgedIP {
 			t.Fatalf("audit record ipAddress %q, want %s from the trusted proxy's X-Forwarded-For", ip, forgedIP)
 		}
 	})
