@@ -14,8 +14,10 @@ import (
 
 // Run moves durable events into ClickHouse until ctx ends: it reads the
 // log from the last confirmed record (replaying what a previous run left),
-// fills a batch up to BatchSize events or FlushInterval, inserts it, retrying
-// with backoff until ClickHouse confirms, and only then commits the log.
+// fills a batch up to BatchSize events, BatchBytes or FlushInterval, inserts
+// it, retrying transient failures with backoff until ClickHouse confirms and
+// setting aside in the quarantine the events it refuses for good, and only
+// then commits the log.
 //
 // Filling and inserting overlap: while ClickHouse takes one batch, the next
 // is read from the log and put in columns (decoding, metadata hashes) by a
@@ -89,8 +91,12 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			}
 			if err != nil && !errors.Is(err, wal.ErrChecksum) {
 				p.log.Error("ingest: cannot read the write-ahead log; retrying", "error", err)
+				p.setReadErr(err)
 				sleep(ctx, time.Second)
 				break
+			}
+			if p.readFailing {
+				p.setReadErr(nil)
 			}
 			*rows = (*rows)[:0]
 			switch {
@@ -120,7 +126,9 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			last = lsn
 		}
 		if first == 0 {
-			p.wait(ctx, nil)
+			if !p.readFailing { // else it slept already: read again
+				p.wait(ctx, nil)
+			}
 			continue
 		}
 		if cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
@@ -133,6 +141,14 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 		return first, last, true
 	}
 	return 0, 0, false
+}
+
+// setReadErr records whether the log can be read back (Health).
+func (p *Pipeline) setReadErr(err error) {
+	p.readFailing = err != nil
+	p.mu.Lock()
+	p.readErr = err
+	p.mu.Unlock()
 }
 
 // wait blocks until new records are durable, a flush is requested, timer

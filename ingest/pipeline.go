@@ -116,12 +116,15 @@ type Pipeline struct {
 	pending   atomic.Int64  // events durable but not yet in ClickHouse
 	confirmed atomic.Uint64 // every ingest_seq up to this is visible in ClickHouse
 	replayEnd wal.LSN       // records up to here were left by a previous run
-	flushNow  chan struct{}
-	committed chan struct{} // closed and replaced after each commit
+	// readFailing is true while the log cannot be read back (fill only).
+	readFailing bool
+	flushNow    chan struct{}
+	committed   chan struct{} // closed and replaced after each commit
 
 	mu           sync.Mutex
 	failingSince time.Time // first failed INSERT of the current streak
 	lastErr      error
+	readErr      error // the write-ahead log cannot be read back (batcher blocked)
 	done         chan struct{}
 }
 
@@ -241,6 +244,9 @@ func (p *Pipeline) Health() []string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.readErr != nil {
+		reasons = append(reasons, fmt.Sprintf("the write-ahead log cannot be read back; events wait behind the record: %v", p.readErr))
+	}
 	if !p.failingSince.IsZero() {
 		reasons = append(reasons, fmt.Sprintf("inserts into ClickHouse failing since %s (%d events waiting in the write-ahead log): %v",
 			p.failingSince.UTC().Format(time.RFC3339), p.pending.Load(), p.lastErr))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -231,9 +232,56 @@ func TestDamagedRecordIsQuarantined(t *testing.T) {
 	}
 }
 
+// TestUnreadableRecordIsReported: a record whose header is damaged after
+// the log was opened, with no record after it yet, cannot be delimited:
+// readiness says why events wait. Once a record follows, the damaged one
+// goes to the quarantine and the rest flows.
+func TestUnreadableRecordIsReported(t *testing.T) {
+	db := migrated(t)
+	dir := t.TempDir()
+	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	h := newHarnessBeforeRun(t, db.Conn, dir, nil, func(p *Pipeline) {
+		for _, id := range ids[:3] {
+			e := schema.Event{ID: id, Event: schema.EventInfo{Type: "create-secret"}, Actor: schema.Actor{Type: "user"}}
+			if err := p.Record(context.Background(), "acme", e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		damageRecord(t, dir, 3, func(b []byte, off, _ int) { b[off+8] ^= 0x40 }) // its sequence number
+	})
+	for i := 0; !strings.Contains(strings.Join(h.pipe.Health(), "; "), "cannot be read back"); i++ {
+		if i > 600 {
+			t.Fatalf("health=%q, want the unreadable record named", h.pipe.Health())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp := h.post(t, "acme", mustJSON(t, event(3, ids[3], true)), nil); resp.code != 202 {
+		t.Fatalf("post: %d %s", resp.code, resp.raw)
+	}
+	h.flush(t)
+	got, _ := stored(t, db.Conn, "acme")
+	if got[ids[0]] != 1 || got[ids[1]] != 1 || got[ids[2]] != 0 || got[ids[3]] != 1 {
+		t.Fatalf("stored %v, want all but the damaged third", got)
+	}
+	if r := h.pipe.Health(); len(r) != 0 {
+		t.Fatalf("health=%q after the damage was passed", r)
+	}
+	e := quarantineList(t, h)
+	if len(e) != 1 || !e[0].Damaged || e[0].LSN != 3 {
+		t.Fatalf("quarantine=%+v, want record 3, damaged", e)
+	}
+}
+
 // flipPayloadByte damages the last payload byte of record lsn in the only
 // segment of the log in dir.
 func flipPayloadByte(t *testing.T, dir string, lsn uint64) {
+	t.Helper()
+	damageRecord(t, dir, lsn, func(b []byte, off, n int) { b[off+16+n-1] ^= 0xff })
+}
+
+// damageRecord lets damage change the bytes of the only segment of the
+// log in dir, given the offset and payload length of record lsn.
+func damageRecord(t *testing.T, dir string, lsn uint64, damage func(b []byte, off, n int)) {
 	t.Helper()
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if len(segs) != 1 {
@@ -247,12 +295,13 @@ func flipPayloadByte(t *testing.T, dir string, lsn uint64) {
 	for off+16 <= len(b) {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		if binary.LittleEndian.Uint64(b[off+8:]) == lsn {
+			damage(b, off, n)
 			f, err := os.OpenFile(segs[0], os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, err := f.WriteAt([]byte{b[off+16+n-1] ^ 0xff}, int64(off+16+n-1)); err != nil {
+			if _, err := f.WriteAt(b, 0); err != nil { // same size: in place, as the disk would
 				t.Fatal(err)
 			}
 			return
@@ -281,5 +330,31 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 	}
 	if n := m.GetHistogram().GetSampleCount(); n != 3 {
 		t.Fatalf("batches=%d, want 3 (one event each, past BatchBytes)", n)
+	}
+}
+
+// TestConstraintViolationIsQuarantined: the same through ClickHouse alone:
+// a CHECK constraint makes the server itself refuse the marked event
+// (VIOLATED_CONSTRAINT), as an operator's constraint or a schema change
+// could; the others are stored.
+func TestConstraintViolationIsQuarantined(t *testing.T) {
+	db := migrated(t)
+	if err := db.Conn.Exec(context.Background(), "ALTER TABLE events ADD CONSTRAINT no_poison CHECK trace_id != 'poison'"); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, db.Conn, t.TempDir(), nil)
+	good1, bad, good2 := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	body := []map[string]any{event(0, good1, true), poisoned(1, bad), event(2, good2, true)}
+	if resp := h.post(t, "acme", mustJSON(t, body), nil); resp.code != 202 {
+		t.Fatalf("post: %d %s", resp.code, resp.raw)
+	}
+	h.flush(t)
+	got, rows := stored(t, db.Conn, "acme")
+	if got[good1] != 1 || got[good2] != 1 || got[bad] != 0 || rows != 2 {
+		t.Fatalf("stored %v (rows %d), want the two good events", got, rows)
+	}
+	e := quarantineList(t, h)
+	if len(e) != 1 || e[0].EventIDs[0] != bad || e[0].ClickHouseCode != 469 {
+		t.Fatalf("quarantine=%+v, want the marked event refused with code 469", e)
 	}
 }

@@ -186,6 +186,11 @@ func TestAuditctlQuarantine(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("list with a read key: err=%v, want 403", err)
 	}
+	for _, verb := range []string{"replay", "discard"} {
+		if _, _, err := ctl(t, append(op, verb, "all")...); err != nil {
+			t.Fatalf("%s all of an empty quarantine: %v", verb, err)
+		}
+	}
 	_, _, err = ctl(t, append(op, "replay")...)
 	var ue usageError
 	if !errors.As(err, &ue) {

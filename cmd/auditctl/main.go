@@ -3,7 +3,7 @@
 //	auditctl events [flags] [filter=value ...]   list events (table or JSON), page by page or all
 //	auditctl export -format parquet -o FILE [filter=value ...]   download an export, with progress
 //	auditctl tail [flags] [filter=value ...]     follow new events as they arrive
-//	auditctl quarantine list|replay ID|discard ID  what the server set aside (operator token)
+//	auditctl quarantine list|replay ID...|discard ID...  what the server set aside (operator token; "all" for every entry)
 //
 // Filters are the query parameters of GET /v1/events, e.g.
 // eventType=USER_LOGIN actorEmail=ada@example.com from=2026-11-01T00:00:00Z.
@@ -30,7 +30,7 @@ commands:
   events   list events (-o table|json, -limit, -page, -all)
   export   download events (-format parquet|arrow|csv|ndjson, -o FILE)
   tail     follow new events as they arrive
-  quarantine list|replay ID|discard ID
+  quarantine list | replay ID...|all | discard ID...|all
            events ClickHouse refused for good, damaged log records
            (-key is then the operator token; one node at a time)
 

@@ -35,7 +35,7 @@ func cmdQuarantine(ctx context.Context, args []string, getenv func(string) strin
 	c.register(fs, getenv)
 	output := fs.String("o", "table", "output of list: table or json")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: auditctl quarantine [-server URL] [-key OPERATOR_TOKEN] list|replay ID|discard ID\n")
+		fmt.Fprint(stderr, "usage: auditctl quarantine [-server URL] [-key OPERATOR_TOKEN] list | replay ID...|all | discard ID...|all\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -43,7 +43,7 @@ func cmdQuarantine(ctx context.Context, args []string, getenv func(string) strin
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return usagef("quarantine: want list, replay ID or discard ID")
+		return usagef("quarantine: want list, replay ID... or discard ID... (or all)")
 	}
 	cl, err := c.client()
 	if err != nil {
@@ -56,25 +56,49 @@ func cmdQuarantine(ctx context.Context, args []string, getenv func(string) strin
 			return usagef("-o %q: want table or json", *output)
 		}
 		return quarantineList(ctx, cl, *output, stdout)
-	case (verb == "replay" || verb == "discard") && len(rest) == 2:
-		id := url.PathEscape(rest[1])
-		method, path := http.MethodPost, "/v1/quarantine/"+id+"/replay"
-		if verb == "discard" {
-			method, path = http.MethodDelete, "/v1/quarantine/"+id
+	case (verb == "replay" || verb == "discard") && len(rest) >= 2:
+		ids := rest[1:]
+		if len(ids) == 1 && ids[0] == "all" {
+			var out struct {
+				Entries []quarantineEntry `json:"entries"`
+			}
+			if err := cl.getJSON(ctx, "/v1/quarantine", nil, &out); err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for _, e := range out.Entries {
+				if verb == "discard" || !e.Damaged {
+					ids = append(ids, e.ID)
+				}
+			}
 		}
-		resp, err := cl.do(ctx, method, path, nil)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if verb == "replay" {
-			fmt.Fprintf(stdout, "replayed %s: its events are back in the write-ahead log (if ClickHouse refuses them again they return to the quarantine)\n", rest[1])
-		} else {
-			fmt.Fprintf(stdout, "discarded %s\n", rest[1])
+		for _, id := range ids {
+			if err := quarantineAct(ctx, cl, verb, id, stdout); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	return usagef("quarantine: want list, replay ID or discard ID, got %q", strings.Join(rest, " "))
+	return usagef("quarantine: want list, replay ID... or discard ID... (or all), got %q", strings.Join(rest, " "))
+}
+
+// quarantineAct replays or discards one entry.
+func quarantineAct(ctx context.Context, cl *client, verb, id string, stdout io.Writer) error {
+	method, path := http.MethodPost, "/v1/quarantine/"+url.PathEscape(id)+"/replay"
+	if verb == "discard" {
+		method, path = http.MethodDelete, "/v1/quarantine/"+url.PathEscape(id)
+	}
+	resp, err := cl.do(ctx, method, path, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", verb, id, err)
+	}
+	resp.Body.Close()
+	if verb == "replay" {
+		fmt.Fprintf(stdout, "replayed %s: its events are back in the write-ahead log (if ClickHouse refuses them again they return to the quarantine)\n", id)
+	} else {
+		fmt.Fprintf(stdout, "discarded %s\n", id)
+	}
+	return nil
 }
 
 func quarantineList(ctx context.Context, cl *client, output string, stdout io.Writer) error {

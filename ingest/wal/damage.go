@@ -176,3 +176,16 @@ func (w *WAL) Damage() []string {
 // LostRecords counts the records recovery found lost to damage that had
 // not reached ClickHouse yet (after the checkpoint).
 func (w *WAL) LostRecords() uint64 { return w.lostUninserted }
+
+// segmentAfter returns the first record of the oldest segment starting
+// after lsn, or 0.
+func (w *WAL) segmentAfter(lsn LSN) LSN {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.segments {
+		if s.first > lsn {
+			return s.first
+		}
+	}
+	return 0
+}

@@ -3,6 +3,8 @@ package wal
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -130,5 +132,49 @@ func TestDamageInAnOlderSegmentKeepsTheRest(t *testing.T) {
 	}
 	if empty != 1 || len(w2.Damage()) != 1 {
 		t.Fatalf("lost=%d damage=%q, want the one damaged record", empty, w2.Damage())
+	}
+}
+
+// TestReaderPassesDamage: damage that appears after the log was opened is
+// handed to the reader's caller (ErrChecksum) once, and reading goes on
+// with the records after it, whether the payload or the header is hit.
+func TestReaderPassesDamage(t *testing.T) {
+	for _, where := range []string{"payload", "header"} {
+		t.Run(where, func(t *testing.T) {
+			dir := t.TempDir()
+			w := mustOpen(t, testOpts(dir))
+			appendN(t, w, 10)
+			seg := lastSegment(t, dir)
+			b, _ := os.ReadFile(seg)
+			off := recordOffset(t, b, 4)
+			pos := off + headerSize + 2
+			if where == "header" {
+				pos = off + 9 // its sequence number
+			}
+			f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte{b[pos] ^ 0x40}, int64(pos))
+			f.Close()
+
+			r := w.NewReader(1)
+			defer r.Close()
+			for want := LSN(1); want <= 10; want++ {
+				lsn, p, err := r.Next()
+				if want == 4 {
+					if !errors.Is(err, ErrChecksum) || lsn != 4 {
+						t.Fatalf("record 4: lsn=%d err=%v, want ErrChecksum", lsn, err)
+					}
+					continue
+				}
+				if err != nil || lsn != want || string(p) != string(payload(int(want-1))) {
+					t.Fatalf("record %d: lsn=%d err=%v payload=%q", want, lsn, err, p)
+				}
+			}
+			if _, _, err := r.Next(); err != io.EOF {
+				t.Fatalf("after the last record: %v, want EOF", err)
+			}
+		})
 	}
 }

@@ -16,7 +16,10 @@ type segmentFile interface {
 	Close() error
 }
 
-const probeFn = "probe"
+const (
+	probeFn       = "probe"
+	maxProbeBytes = 16 << 20
+)
 
 // repairInterval is how often a broken log retries its repair, and a
 // repaired one probes the disk, while no append comes.
@@ -98,10 +101,12 @@ func (w *WAL) healed() {
 	}
 }
 
-// probe checks, while no append comes, whether the disk takes a write
-// again, so that the fault is not reported after its cause is gone.
+// probe checks, while no append comes, whether the disk takes a write as
+// large as the one that failed, so that the fault is not reported after
+// its cause is gone.
 func (w *WAL) probe() {
-	err := writeFileSync(w.opts.Dir, probeFn, string(make([]byte, 4096)))
+	size := min(max(w.failedBytes, 4096), maxProbeBytes)
+	err := writeFileSync(w.opts.Dir, probeFn, string(make([]byte, size)))
 	_ = os.Remove(filepath.Join(w.opts.Dir, probeFn))
 	if err == nil {
 		w.healed()

@@ -34,10 +34,12 @@ func (w *WAL) NewReader(from LSN) *Reader {
 
 // Next returns the next durable record. It returns io.EOF when every
 // durable record has been read; call again after Notify. The payload is
-// valid until the next call. A record whose payload fails its checksum is
-// returned with its sequence number, its bytes as read, and an error
-// wrapping ErrChecksum, and the reader moves past it; other errors leave
-// the reader where it was.
+// valid until the next call. A record damaged on disk (its payload fails
+// its checksum, or its header is damaged and a record that checks follows)
+// is returned with its sequence number, the damaged bytes, and an error
+// wrapping ErrChecksum, and the reader moves past it (to the record found,
+// if the header was damaged: the records in between are lost); other
+// errors leave the reader where it was.
 func (r *Reader) Next() (LSN, []byte, error) {
 	if r.next > r.w.Durable() {
 		return 0, nil, io.EOF
@@ -60,17 +62,61 @@ func (r *Reader) Next() (LSN, []byte, error) {
 			r.close()
 			continue
 		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("wal: read record %d: %w", r.next, err)
+		if err == nil && lsn != r.next {
+			err = fmt.Errorf("record %d where %d was expected", lsn, r.next)
 		}
-		if lsn != r.next {
-			return 0, nil, fmt.Errorf("wal: read record %d where %d was expected", lsn, r.next)
+		if err != nil {
+			if lsn, rec, derr, ok := r.resync(); ok {
+				return lsn, rec, derr
+			}
+			return 0, nil, fmt.Errorf("wal: read record %d: %v", r.next, err) // not ErrChecksum: the reader stays
 		}
 		r.off += size
 		r.next++
 		return lsn, r.buf, nil
 	}
 	return 0, nil, fmt.Errorf("wal: record %d is durable but in no segment", r.next)
+}
+
+// resync handles a record that cannot be delimited (damaged header): it
+// looks past r.off for the next record that checks, in this segment or the
+// next, and returns the bytes in between as record r.next with an error
+// wrapping ErrChecksum (the records up to the one found are lost), having
+// moved the reader to the record found. It reports false when the record
+// at r.off reads well now (a passing error) or no later record exists yet.
+func (r *Reader) resync() (LSN, []byte, error, bool) {
+	st, err := r.f.Stat()
+	if err != nil || st.Size() <= r.off {
+		return 0, nil, nil, false
+	}
+	b := make([]byte, st.Size()-r.off)
+	if _, err := r.f.ReadAt(b, r.off); err != nil && !errors.Is(err, io.EOF) {
+		return 0, nil, nil, false
+	}
+	durable := r.w.Durable()
+	if len(b) >= headerSize {
+		if lsn, _, ok := checkAt(b, 0, r.next-1, durable); ok && lsn == r.next {
+			return 0, nil, nil, false
+		}
+	}
+	damaged, name, off := r.next, r.f.Name(), r.off
+	for pos := int64(0); pos+headerSize <= int64(len(b)); pos++ {
+		if lsn, _, ok := checkAt(b, pos, r.next, durable); ok {
+			r.buf = append(r.buf[:0], b[:pos]...)
+			r.off += pos
+			r.next = lsn
+			return damaged, r.buf, fmt.Errorf("wal: records %d to %d damaged (bytes %d-%d of %s): %w",
+				damaged, lsn-1, off, off+pos, name, ErrChecksum), true
+		}
+	}
+	if first := r.w.segmentAfter(r.next); first != 0 && first <= durable {
+		r.buf = append(r.buf[:0], b...)
+		r.close()
+		r.next = first
+		return damaged, r.buf, fmt.Errorf("wal: records %d to %d damaged (bytes %d-%d of %s): %w",
+			damaged, first-1, off, st.Size(), name, ErrChecksum), true
+	}
+	return 0, nil, nil, false
 }
 
 // readAt reads the record at r.off; with payload false it reads only the

@@ -6,19 +6,20 @@
 // deletes the segments that hold nothing newer.
 //
 // On disk: DIR/NNNNNNNNNNNNNNNNNNNN.wal segment files, named by the sequence
-// number of their first record, and DIR/checkpoint, the last committed
-// sequence number, and DIR/epoch, a random name given to the log when it
-// is created (a log started afresh, e.g. in a wiped directory, numbers its
-// records from 1 again under a new epoch). A record is a 16-byte header — payload length (uint32),
-// CRC-32C of sequence number and payload (uint32), sequence number
-// (uint64), little-endian — followed by the payload.
+// number of their first record; DIR/checkpoint, the last committed sequence
+// number; DIR/epoch, a random name given to the log when it is created (a
+// log started afresh, e.g. in a wiped directory, numbers its records from 1
+// again under a new epoch); DIR/damaged/, damaged segments set aside by
+// recovery. A record is a 16-byte header — payload length (uint32), CRC-32C
+// of sequence number and payload (uint32), sequence number (uint64),
+// little-endian — followed by the payload. An empty record stands for one
+// lost to damage.
 package wal
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -141,6 +142,7 @@ type WAL struct {
 	next        LSN
 	durableSize int64 // bytes of the last segment that are durable (records up to durable)
 	broken      bool  // a write or fsync failed: repair before writing again
+	failedBytes int64 // size of the write that failed last (what probe tries)
 
 	durable atomic.Uint64
 	syncs   atomic.Uint64 // fsyncs of appended records, to observe group commit
@@ -233,6 +235,9 @@ func (w *WAL) Append(ctx context.Context, payload []byte) (LSN, error) {
 	if len(payload) > MaxRecordBytes {
 		return 0, fmt.Errorf("wal: record of %d bytes exceeds %d", len(payload), MaxRecordBytes)
 	}
+	if len(payload) == 0 {
+		return 0, errors.New("wal: empty record (empty records stand for records lost to damage)")
+	}
 	req := &appendReq{payload: payload, done: make(chan struct{})}
 	select {
 	case w.reqs <- req:
@@ -254,156 +259,6 @@ func (w *WAL) Append(ctx context.Context, payload []byte) (LSN, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-}
-
-// writer is the single goroutine that writes: it takes every request
-// waiting, writes them, fsyncs once and acknowledges them together.
-func (w *WAL) writer() {
-	defer close(w.stopped)
-	batch := make([]*appendReq, 0, 256)
-	for {
-		var retry <-chan time.Time
-		if w.broken || w.faulty() {
-			retry = time.After(repairInterval)
-		}
-		select {
-		case req := <-w.reqs:
-			batch = append(batch[:0], req)
-		case <-retry:
-			if w.broken {
-				_ = w.repair()
-			} else {
-				w.probe()
-			}
-			continue
-		case <-w.quit:
-			w.failPending(ErrClosed)
-			return
-		}
-	drain:
-		for len(batch) < cap(batch) {
-			select {
-			case req := <-w.reqs:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
-		}
-		before := w.Durable()
-		var err error
-		if w.broken {
-			err = w.repair()
-		}
-		if err == nil {
-			if err = w.writeBatch(batch); err != nil {
-				w.failed(err)
-			}
-		}
-		durable := w.Durable()
-		for _, req := range batch {
-			// A record fsynced before the failure (a segment rolled
-			// within the batch) is durable: it stands.
-			if req.err == nil && err != nil && (req.lsn == 0 || req.lsn > durable) {
-				req.err, req.lsn = fmt.Errorf("%w: %w", ErrUnavailable, err), 0
-			}
-			close(req.done)
-		}
-		if durable > before {
-			select {
-			case w.notify <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-func (w *WAL) failPending(err error) {
-	for {
-		select {
-		case req := <-w.reqs:
-			req.err = err
-			close(req.done)
-		default:
-			return
-		}
-	}
-}
-
-func (w *WAL) writeBatch(batch []*appendReq) error {
-	var hdr [headerSize]byte
-	wrote := false
-	for _, req := range batch {
-		size := int64(headerSize + len(req.payload))
-		w.mu.Lock()
-		full := w.total+size > w.opts.MaxBytes
-		w.mu.Unlock()
-		if full {
-			req.err = ErrFull
-			w.full.Store(true)
-			continue
-		}
-		if w.currentSize() >= w.opts.SegmentBytes {
-			if err := w.roll(); err != nil {
-				return err
-			}
-		}
-		lsn := w.next
-		binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(req.payload)))
-		binary.LittleEndian.PutUint64(hdr[8:16], uint64(lsn))
-		crc := crc32.Update(crc32.Checksum(hdr[8:16], crcTable), crcTable, req.payload)
-		binary.LittleEndian.PutUint32(hdr[4:8], crc)
-		if _, err := w.buf.Write(hdr[:]); err != nil {
-			return fmt.Errorf("wal: write: %w", err)
-		}
-		if _, err := w.buf.Write(req.payload); err != nil {
-			return fmt.Errorf("wal: write: %w", err)
-		}
-		w.next++
-		req.lsn = lsn
-		w.full.Store(false)
-		w.mu.Lock()
-		w.segments[len(w.segments)-1].size += size
-		w.total += size
-		w.mu.Unlock()
-		wrote = true
-	}
-	if !wrote {
-		return nil
-	}
-	if err := w.buf.Flush(); err != nil {
-		return fmt.Errorf("wal: write: %w", err)
-	}
-	if err := w.file.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync: %w", err)
-	}
-	w.syncs.Add(1)
-	w.durable.Store(uint64(w.next - 1))
-	w.durableSize = w.currentSize()
-	w.healed()
-	return nil
-}
-
-func (w *WAL) currentSize() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.segments[len(w.segments)-1].size
-}
-
-func (w *WAL) roll() error {
-	if err := w.buf.Flush(); err != nil {
-		return fmt.Errorf("wal: write: %w", err)
-	}
-	if err := w.file.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync: %w", err)
-	}
-	w.durable.Store(uint64(w.next - 1))
-	w.durableSize = w.currentSize()
-	err := w.file.Close()
-	w.file = nil
-	if err != nil {
-		return fmt.Errorf("wal: close segment: %w", err)
-	}
-	return w.openSegment()
 }
 
 // Durable is the highest sequence number on disk.
