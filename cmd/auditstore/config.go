@@ -37,6 +37,10 @@ type config struct {
 	Plans          schema.Plans
 	LogLevel       slog.Level
 	LogFormat      string
+
+	// BodyReadTimeout bounds the arrival of a request body; WriteTimeout
+	// the writing of an answer (an export's progress).
+	BodyReadTimeout, WriteTimeout time.Duration
 }
 
 // option documents one setting for flags, the environment and README.
@@ -62,6 +66,8 @@ var options = []option{
 	{"max-body-bytes", "AUDITSTORE_MAX_BODY_BYTES", "10485760", "largest ingest request body after decompression (413 beyond)"},
 	{"max-events", "AUDITSTORE_MAX_EVENTS", "10000", "most events in one ingest request (413 beyond)"},
 	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
+	{"body-read-timeout", "AUDITSTORE_BODY_READ_TIMEOUT", "30s", "longest a request body may take to arrive (408 beyond); bodies are read before a request takes an ingest slot"},
+	{"write-timeout", "AUDITSTORE_WRITE_TIMEOUT", "1m", "longest an answer may take to be written; an export must make progress within it, or it is ended"},
 	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
 	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
 	{"cursor-key", "AUDITSTORE_CURSOR_KEY", "", "key signing paging cursors, at least 32 characters; give every instance the same one (empty: random per start, so cursors die with a restart)"},
@@ -169,6 +175,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if c.Ingest.FlushInterval, err = time.ParseDuration(*vals["flush-interval"]); err != nil || c.Ingest.FlushInterval <= 0 {
 		return config{}, fmt.Errorf("-flush-interval: want a positive duration, e.g. 200ms")
 	}
+	for _, f := range []struct {
+		flag string
+		dst  *time.Duration
+	}{{"body-read-timeout", &c.BodyReadTimeout}, {"write-timeout", &c.WriteTimeout}} {
+		if *f.dst, err = time.ParseDuration(*vals[f.flag]); err != nil || *f.dst < time.Second {
+			return config{}, fmt.Errorf("-%s: want a duration of at least 1s, e.g. 30s", f.flag)
+		}
+	}
+	c.Ingest.BodyReadTimeout = c.BodyReadTimeout
 	c.Ingest.WAL.SegmentBytes = min(c.Ingest.WAL.SegmentBytes, c.Ingest.WAL.MaxBytes/8)
 	if c.Ingest.WAL.SegmentBytes < 4096 {
 		return config{}, fmt.Errorf("-wal-max-bytes: want at least 32768")

@@ -27,6 +27,8 @@ type routes struct {
 	queries *query.Handler
 	exports *exporter.Exporter
 	streams *stream.Service
+	// bodyTimeout and writeTimeout bound reading bodies and writing answers.
+	bodyTimeout, writeTimeout time.Duration
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -35,7 +37,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
-	r.Use(httpx.Recover(log), httpx.Errors(log))
+	r.Use(httpx.Recover(log), httpx.Errors(log), httpx.Deadlines(rt.bodyTimeout, rt.writeTimeout))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))

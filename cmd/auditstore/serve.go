@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		return err
 	}
 	xcfg := exporter.DefaultConfig()
+	xcfg.WriteTimeout = cfg.WriteTimeout
 	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
 	exports, err := exporter.New(b.conn, exportSelector(queries), rec, xcfg, log)
 	if err != nil {
@@ -170,7 +171,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 
 	h := newHealth(b, pipe)
 	srv := &http.Server{
-		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams}),
+		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams,
+			bodyTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.WriteTimeout}),
+		// No ReadTimeout or WriteTimeout: they would cut exports and cancel
+		// long requests; httpx.Deadlines bounds each request instead.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
