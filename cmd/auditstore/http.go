@@ -29,6 +29,7 @@ type routes struct {
 	streams *stream.Service
 	// bodyTimeout and writeTimeout bound reading bodies and writing answers.
 	bodyTimeout, writeTimeout time.Duration
+	limits                    limits
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -45,8 +46,9 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
 	rt.pipe.Routes(api, tenant.Require)
-	rt.queries.Routes(api)
-	rt.exports.Routes(api, tenant.Require)
+	// Reads are limited per org, and wait for nothing: beyond, 429.
+	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)))
+	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 5*time.Second)), tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
 	return r
 }
