@@ -168,7 +168,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	}
 	scfg := stream.DefaultConfig()
 	scfg.Key, scfg.AllowPrivate = key, cfg.AllowPrivate
-	streams, err := stream.New(pool.export, pipe, rec, scfg, log, reg)
+	streams, err := stream.New(pool.stream, pipe, rec, scfg, log, reg)
 	if err != nil {
 		return err
 	}
