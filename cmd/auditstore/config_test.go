@@ -76,7 +76,8 @@ func TestConfigLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := poolSizes{Ingest: defaultPools.Ingest, Auth: defaultPools.Auth, Query: 3, Export: 2}
+	want := defaultPools
+	want.Query, want.Export = 3, 2
 	if c.Limits.Conns != want || c.ClickHouse.MaxOpenConns != want.Auth || c.Limits.MaxPageBytes != 1000 {
 		t.Fatalf("pools=%+v auth conns=%d page bytes=%d, want %+v", c.Limits.Conns, c.ClickHouse.MaxOpenConns, c.Limits.MaxPageBytes, want)
 	}
