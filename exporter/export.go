@@ -45,14 +45,18 @@ type Config struct {
 	ClickHouseHTTP string
 	// Database, User and Password as for the native connection.
 	Database, User, Password string
-	// WriteTimeout bounds one write to a client that stopped reading.
-	// Default 1m.
+	// WriteTimeout bounds one write to a client that stopped reading: the
+	// deadline moves on with every chunk written, so a stalled client is
+	// cut, and the export's ClickHouse query with it. Default 1m.
 	WriteTimeout time.Duration
+	// MaxDuration bounds an export (ClickHouse max_execution_time too).
+	// Default 1h.
+	MaxDuration time.Duration
 }
 
 // DefaultConfig returns the defaults; ClickHouseHTTP remains to be set.
 func DefaultConfig() Config {
-	return Config{Database: "auditstore", User: "default", WriteTimeout: time.Minute}
+	return Config{Database: "auditstore", User: "default", WriteTimeout: time.Minute, MaxDuration: time.Hour}
 }
 
 // Validate reports a configuration that cannot work.
@@ -60,22 +64,21 @@ func (c Config) Validate() error {
 	if c.ClickHouseHTTP == "" {
 		return errors.New("exporter: ClickHouseHTTP is required")
 	}
-	if c.Database == "" || c.WriteTimeout <= 0 {
-		return errors.New("exporter: Database and WriteTimeout are required")
+	if c.Database == "" || c.WriteTimeout <= 0 || c.MaxDuration < time.Second {
+		return errors.New("exporter: Database, WriteTimeout and MaxDuration (at least 1s) are required")
 	}
 	return nil
 }
 
 // Exporter serves GET /v1/export.
 type Exporter struct {
-	cfg    Config
-	ch     *chHTTP
-	conn   Conn
-	sel    Selector
-	rec    Recorder
-	log    *slog.Logger
-	now    func() time.Time
-	chunks int // NDJSON rows per flush
+	cfg  Config
+	ch   *chHTTP
+	conn Conn
+	sel  Selector
+	rec  Recorder
+	log  *slog.Logger
+	now  func() time.Time
 }
 
 // New returns an exporter reading through ClickHouse's HTTP interface (the
@@ -85,7 +88,7 @@ func New(conn Conn, sel Selector, rec Recorder, cfg Config, log *slog.Logger) (*
 		return nil, err
 	}
 	return &Exporter{cfg: cfg, ch: newCHHTTP(cfg.ClickHouseHTTP, cfg.Database, cfg.User, cfg.Password),
-		conn: conn, sel: sel, rec: rec, log: log, now: time.Now, chunks: 1000}, nil
+		conn: conn, sel: sel, rec: rec, log: log, now: time.Now}, nil
 }
 
 // request is a parsed export request.

@@ -1,10 +1,13 @@
 package exporter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,7 +24,9 @@ func (x *Exporter) Routes(r gin.IRouter, require Guard) {
 }
 
 func (x *Exporter) handleExport(c *gin.Context) {
-	ctx := c.Request.Context()
+	ctx, cancel := context.WithTimeout(c.Request.Context(), x.cfg.MaxDuration)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
 	p, _ := schema.PrincipalFrom(ctx)
 	req, err := parseRequest(c.Request.URL.Query())
 	if err != nil {
@@ -54,6 +59,7 @@ func (x *Exporter) handleExport(c *gin.Context) {
 	for k, v := range req.format.settings {
 		settings[k] = v
 	}
+	settings["max_execution_time"] = strconv.Itoa(x.maxSeconds())
 	body, err := x.ch.stream(ctx, selectSQL(sel, req.format.clickhouse), queryID, sel.Params, settings)
 	if err != nil {
 		_ = c.Error(fmt.Errorf("export %s: %w", req.format.Name, err))
@@ -75,6 +81,22 @@ func (x *Exporter) begin(c *gin.Context, f Format, name string) {
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Status(http.StatusOK)
+}
+
+// maxSeconds is MaxDuration in whole seconds, for max_execution_time.
+func (x *Exporter) maxSeconds() int { return int(math.Ceil(x.cfg.MaxDuration.Seconds())) }
+
+// deadlineWriter moves the write deadline on before every write, so that
+// a client that keeps reading is never cut and one that stops is.
+type deadlineWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
 }
 
 // copy streams src to the client with a write deadline per chunk, so a

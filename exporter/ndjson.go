@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,38 +19,38 @@ import (
 // objects GET /v1/events returns), read over the native protocol in
 // blocks, so memory stays flat whatever the size.
 func (x *Exporter) streamNDJSON(c *gin.Context, sel Selection, name string) {
-	set := clickhouse.Settings{"prefer_column_name_to_alias": 1}
+	set := clickhouse.Settings{"prefer_column_name_to_alias": 1, "max_execution_time": x.maxSeconds()}
 	for k, v := range sel.Settings {
 		set[k] = v
 	}
-	ctx := clickhouse.Context(c.Request.Context(),
+	// Cancelled before the rows are closed (defers run last-in first-out),
+	// so that an aborted export stops its query instead of draining it.
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(newQueryID()),
 		clickhouse.WithParameters(clickhouse.Parameters(sel.Params)), clickhouse.WithSettings(set))
 	q := "SELECT " + strings.Join(schema.StoredColumns, ", ") + " FROM " + sel.From +
 		" WHERE " + sel.Where + " ORDER BY org_id, timestamp, id"
 	rows, err := x.conn.Query(ctx, q)
 	if err != nil {
+		cancel()
 		_ = c.Error(fmt.Errorf("export ndjson: %w", err))
 		return
 	}
 	defer rows.Close()
+	defer cancel()
 	x.begin(c, Formats["ndjson"], name)
-	rc := http.NewResponseController(c.Writer)
-	w := bufio.NewWriterSize(c.Writer, 256<<10)
+	w := bufio.NewWriterSize(deadlineWriter{w: c.Writer, rc: http.NewResponseController(c.Writer), timeout: x.cfg.WriteTimeout}, 256<<10)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	var r schema.Row
 	var created time.Time
 	targets := r.ScanTargets(&created)
-	n := 0
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			x.abort(c, "scan", err)
 		}
 		if err := enc.Encode(r.Stored(created)); err != nil {
 			x.abort(c, "write", err)
-		}
-		if n++; n%x.chunks == 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(x.cfg.WriteTimeout))
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -51,19 +51,30 @@ var zstdPool sync.Pool // *zstd.Decoder
 // maxZstdWindow bounds the memory a zstd frame may ask for.
 const maxZstdWindow = 8 << 20
 
-// readBody reads the request body, decompressed, into a pooled buffer, and
-// never reads more than max+1 bytes of it: a body (or a decompression bomb)
-// beyond max costs at most max bytes of work. Release the buffer with
-// bufPool.Put after use.
-func readBody(r *http.Request, max int64) (*bytes.Buffer, error) {
-	raw := io.LimitReader(r.Body, max+1)
+// checkEncoding refuses a Content-Encoding decompress does not know.
+func checkEncoding(encoding string) error {
+	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
+	case "", "identity", "gzip", "x-gzip", "zstd":
+		return nil
+	default:
+		return &schema.Error{Kind: schema.KindUnsupported, Code: "unsupported_encoding",
+			Message: fmt.Sprintf("Content-Encoding %q is not supported: use gzip, zstd or none", enc)}
+	}
+}
+
+// decompress returns the body raw holds, decompressed per the request's
+// Content-Encoding, never more than max+1 bytes of it: a body (or a
+// decompression bomb) beyond max costs at most max bytes of work. It
+// releases raw unless it returns it (identity); release the result after use.
+func decompress(raw *heldBuffer, encoding string, max int64, b *budget, retry time.Duration) (*heldBuffer, error) {
 	var src io.Reader
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
 	case "", "identity":
-		src = raw
+		return raw, nil
 	case "gzip", "x-gzip":
-		gz, err := gzip.NewReader(raw)
+		gz, err := gzip.NewReader(bytes.NewReader(raw.Bytes()))
 		if err != nil {
+			raw.release()
 			return nil, badEncoding("gzip", err)
 		}
 		defer gz.Close()
@@ -75,38 +86,37 @@ func readBody(r *http.Request, max int64) (*bytes.Buffer, error) {
 			dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 				zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(uint64(max)+1))
 			if err != nil {
+				raw.release()
 				return nil, fmt.Errorf("zstd decoder: %w", err)
 			}
 		}
-		if err := dec.Reset(raw); err != nil {
+		if err := dec.Reset(bytes.NewReader(raw.Bytes())); err != nil {
 			zstdPool.Put(dec)
+			raw.release()
 			return nil, badEncoding("zstd", err)
 		}
 		defer func() { _ = dec.Reset(nil); zstdPool.Put(dec) }()
 		src = dec
 	default:
-		return nil, &schema.Error{Kind: schema.KindUnsupported, Code: "unsupported_encoding",
-			Message: fmt.Sprintf("Content-Encoding %q is not supported: use gzip, zstd or none", enc)}
+		raw.release()
+		return nil, checkEncoding(enc)
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
+	defer raw.release()
+	out, err := readHeld(src, max, b, retry)
 	if err != nil {
-		bufPool.Put(buf)
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, tooLarge(max)
-		}
-		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		switch {
+		case schema.KindOf(err) != 0:
+			return nil, err
+		case errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded):
 			return nil, tooLarge(max)
 		}
 		return nil, badEncoding("body", err)
 	}
-	if n > max {
-		bufPool.Put(buf)
+	if int64(out.Len()) > max {
+		out.release()
 		return nil, tooLarge(max)
 	}
-	return buf, nil
+	return out, nil
 }
 
 func tooLarge(max int64) error {

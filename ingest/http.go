@@ -51,20 +51,32 @@ func (p *Pipeline) ingest(c *gin.Context) (int, int, error) {
 	if err != nil {
 		return 0, 0, p.reject(err, 1)
 	}
+	encoding := c.GetHeader("Content-Encoding")
+	if err := checkEncoding(encoding); err != nil {
+		return 0, 0, p.reject(err, 1)
+	}
 	if p.wal.Full() {
 		return 0, 0, p.reject(p.errFull(), 1)
+	}
+	// The body is read before the request takes a slot, under its own
+	// deadline: a slow sender holds a little memory for a bounded time,
+	// never a slot that another tenant's request needs.
+	raw, err := p.readRequestBody(c)
+	if err != nil {
+		return 0, 0, p.reject(err, 1)
 	}
 	select {
 	case p.sem <- struct{}{}:
 		defer func() { <-p.sem }()
 	case <-ctx.Done():
+		raw.release()
 		return 0, 0, p.reject(schema.Unavailable("cancelled", "the request was cancelled while waiting for its turn"), 1)
 	}
-	body, err := readBody(c.Request, p.cfg.MaxBodyBytes)
+	body, err := decompress(raw, encoding, p.cfg.MaxBodyBytes, p.bodies, p.cfg.RetryAfter)
 	if err != nil {
 		return 0, 0, p.reject(err, 1)
 	}
-	defer bufPool.Put(body)
+	defer body.release()
 	raws, lines, err := splitBody(body.Bytes(), form)
 	if err != nil {
 		return 0, 0, p.reject(err, 1)
@@ -88,6 +100,22 @@ func (p *Pipeline) ingest(c *gin.Context) (int, int, error) {
 		return 0, 0, p.reject(err, len(raws))
 	}
 	return http.StatusAccepted, len(rows), nil
+}
+
+// readRequestBody reads the raw body within BodyReadTimeout. On failure the
+// connection is closed after the answer (the rest of the body is not read).
+func (p *Pipeline) readRequestBody(c *gin.Context) (*heldBuffer, error) {
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(p.cfg.BodyReadTimeout)) // unsupported by test recorders only
+	raw, err := readRaw(c.Request.Body, p.cfg.MaxBodyBytes, p.bodies, p.cfg.RetryAfter)
+	if err != nil {
+		c.Header("Connection", "close")
+		return nil, err
+	}
+	// The server reads on in the background once the body ended (to see a
+	// client go away); no deadline may cut that short.
+	_ = rc.SetReadDeadline(time.Time{})
+	return raw, nil
 }
 
 // reject counts n events refused for err's code and returns err.

@@ -47,9 +47,16 @@ type Config struct {
 	MaxEventBytes int
 	// MaxErrors caps the problems listed in a 400. Default 100.
 	MaxErrors int
-	// MaxConcurrentRequests bounds the requests decoded at once (memory is
-	// about this times MaxBodyBytes at worst). Default 32.
+	// MaxConcurrentRequests bounds the requests decoded at once. Default 32.
 	MaxConcurrentRequests int
+	// BodyReadTimeout bounds the reading of one request body, which happens
+	// before the request takes one of the MaxConcurrentRequests slots
+	// (408 body_timeout beyond). Default 30s.
+	BodyReadTimeout time.Duration
+	// MaxBufferedBytes bounds the memory of all request bodies held at
+	// once, being read, decompressed or decoded (503 busy beyond). Default
+	// 0: MaxConcurrentRequests times MaxBodyBytes.
+	MaxBufferedBytes int64
 	// Event holds the per-event validation limits.
 	Event schema.Limits
 	// RecentIDs and RecentWindow bound the memory of ids accepted without a
@@ -71,7 +78,7 @@ func DefaultConfig() Config {
 		BatchSize: 100_000, BatchBytes: 64 << 20, FlushInterval: 200 * time.Millisecond, InsertTimeout: 2 * time.Minute,
 		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second,
 		MaxBodyBytes: 10 << 20, MaxEvents: 10_000, MaxEventBytes: 1 << 20, MaxErrors: 100,
-		MaxConcurrentRequests: 32, Event: schema.DefaultLimits(),
+		MaxConcurrentRequests: 32, BodyReadTimeout: 30 * time.Second, Event: schema.DefaultLimits(),
 		RecentIDs: 1_000_000, RecentWindow: time.Hour, RetryAfter: 5 * time.Second,
 	}
 }
@@ -90,6 +97,10 @@ func (c Config) Validate() error {
 		return errors.New("ingest: body, event and error limits must be positive")
 	case c.MaxConcurrentRequests <= 0:
 		return errors.New("ingest: MaxConcurrentRequests must be positive")
+	case c.BodyReadTimeout <= 0:
+		return errors.New("ingest: BodyReadTimeout must be positive")
+	case c.MaxBufferedBytes != 0 && c.MaxBufferedBytes <= c.MaxBodyBytes:
+		return errors.New("ingest: MaxBufferedBytes must exceed MaxBodyBytes")
 	case c.RecentIDs < 0 || c.RecentWindow < 0 || c.RetryAfter <= 0:
 		return errors.New("ingest: RecentIDs and RecentWindow must not be negative, RetryAfter positive")
 	}
@@ -112,6 +123,7 @@ type Pipeline struct {
 	m      *metrics
 	recent *recentIDs
 	sem    chan struct{}
+	bodies *budget // request bodies in memory
 
 	pending   atomic.Int64  // events durable but not yet in ClickHouse
 	confirmed atomic.Uint64 // every ingest_seq up to this is visible in ClickHouse
@@ -152,6 +164,7 @@ func Open(conn Conn, plans PlanSource, cfg Config, log *slog.Logger, reg prometh
 	p := &Pipeline{cfg: cfg, conn: conn, plans: plans, log: log, wal: w, q: q,
 		recent:   newRecentIDs(cfg.RecentIDs, cfg.RecentWindow),
 		sem:      make(chan struct{}, cfg.MaxConcurrentRequests),
+		bodies:   &budget{max: bufferedBytes(cfg)},
 		flushNow: make(chan struct{}, 1), committed: make(chan struct{}), done: make(chan struct{})}
 	p.replayEnd = w.Durable()
 	p.m = newMetrics(reg, p)

@@ -42,7 +42,7 @@ func New(conn Conn, rec tenant.Recorder, cfg Config, log *slog.Logger) (*Handler
 		_, _ = rand.Read(key) // never fails (crypto/rand)
 		log.Info("query: no cursor key configured; cursors will not survive a restart nor work across instances")
 	}
-	return &Handler{store: &store{conn: conn, timeout: cfg.QueryTimeout}, rec: rec, cfg: cfg,
+	return &Handler{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes}, rec: rec, cfg: cfg,
 		cursors: cursors{key: key}, log: log, now: time.Now}, nil
 }
 
@@ -181,6 +181,9 @@ type ListResponse struct {
 	Page       *int                 `json:"page"`
 	Pages      *uint64              `json:"pages"`
 	NextCursor *string              `json:"nextCursor"`
+	// Truncated is true on a page cut short by the server's page byte
+	// bound (MaxPageBytes): the rest follows from NextCursor.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 func (h *Handler) list(r *request, f schema.Filter) {

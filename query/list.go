@@ -44,6 +44,7 @@ func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schem
 	if err != nil {
 		return res, err
 	}
+	cut := h.store.cut(rows)
 	more := false
 	if pg.After != nil {
 		more = len(rows) > pg.Limit
@@ -54,6 +55,9 @@ func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schem
 		more = uint64(pg.Offset()+len(rows)) < total
 		pages := (total + uint64(pg.Limit) - 1) / uint64(pg.Limit)
 		res.Total, res.Page, res.Pages = &total, &pg.Number, &pages
+	}
+	if cut {
+		more, res.Truncated = true, true
 	}
 	for i := range rows {
 		res.Events = append(res.Events, rows[i].row.Stored(rows[i].created))

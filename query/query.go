@@ -35,6 +35,11 @@ type Config struct {
 	MaxValueBytes int
 	// MaxValues bounds the values of one filter parameter. Default 100.
 	MaxValues int
+	// MaxPageBytes bounds the bytes of the events of one page (their text
+	// fields, about their size in the answer): a page whose events pass it
+	// ends at the event that passes it, with "truncated": true and a cursor
+	// for the rest. Default 8 MiB.
+	MaxPageBytes int
 }
 
 // DefaultConfig returns the defaults; CursorKey remains to be set.
@@ -46,6 +51,7 @@ func DefaultConfig() Config {
 		MaxEventTypes: 10_000,
 		MaxValueBytes: 16 << 10,
 		MaxValues:     100,
+		MaxPageBytes:  8 << 20,
 	}
 }
 
@@ -63,8 +69,8 @@ func (c Config) Validate() error {
 		return errors.New("query: max offset must not be negative")
 	case c.MaxGroups <= 0 || c.MaxEventTypes <= 0:
 		return errors.New("query: max groups and max event types must be positive")
-	case c.MaxValueBytes <= 0 || c.MaxValues <= 0:
-		return errors.New("query: max value bytes and max values must be positive")
+	case c.MaxValueBytes <= 0 || c.MaxValues <= 0 || c.MaxPageBytes <= 0:
+		return errors.New("query: max value bytes, max values and max page bytes must be positive")
 	}
 	return nil
 }

@@ -72,8 +72,9 @@ func ReadSettings() map[string]string {
 
 // store runs compiled statements.
 type store struct {
-	conn    Conn
-	timeout time.Duration
+	conn     Conn
+	timeout  time.Duration
+	maxBytes int // of the rows events reads (see rowBytes)
 
 	mu       sync.Mutex
 	settings clickhouse.Settings // nil until probed
@@ -182,7 +183,26 @@ func (r *storedRow) position(s schema.Sort) schema.Position {
 	return pos
 }
 
-// events runs a statement selecting schema.StoredColumns.
+// rowBytes is about the size of r in memory and in an answer: its text.
+func rowBytes(r *schema.Row) int {
+	return 200 + len(r.OrgID) + len(r.EventType) + len(r.EventMetadata) + len(r.ActorType) + len(r.ActorID) +
+		len(r.ActorEmail) + len(r.ActorUsername) + len(r.ActorName) + len(r.ActorMetadata) + len(r.ProjectID) +
+		len(r.ProjectName) + len(r.ResourceType) + len(r.ResourceID) + len(r.ResourceName) + len(r.IPAddress) +
+		len(r.UserAgent) + len(r.UserAgentType) + len(r.TraceID)
+}
+
+// cut reports whether rows passed the byte bound, which is where events
+// stopped reading them.
+func (s *store) cut(rows []storedRow) bool {
+	n := 0
+	for i := range rows {
+		n += rowBytes(&rows[i].row)
+	}
+	return n > s.maxBytes
+}
+
+// events runs a statement selecting schema.StoredColumns. It stops after
+// the row that takes the rows past maxBytes (see cut).
 func (s *store) events(ctx context.Context, st Statement) ([]storedRow, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
@@ -191,12 +211,16 @@ func (s *store) events(ctx context.Context, st Statement) ([]storedRow, error) {
 	defer cancel()
 	defer rows.Close()
 	var out []storedRow
+	size := 0
 	for rows.Next() {
 		var r storedRow
 		if err := rows.Scan(r.row.ScanTargets(&r.created)...); err != nil {
 			return nil, fmt.Errorf("read events: %w", err)
 		}
 		out = append(out, r)
+		if size += rowBytes(&r.row); size > s.maxBytes {
+			return out, nil // closing the rows cancels the rest of the query
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, queryErr(ctx, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Kind classifies an Error for the HTTP boundary: one middleware maps the
@@ -21,6 +22,8 @@ const (
 	KindTooLarge                        // 413 Content Too Large
 	KindUnavailable                     // 503 Service Unavailable
 	KindUnsupported                     // 415 Unsupported Media Type
+	KindTooManyRequests                 // 429 Too Many Requests
+	KindTimeout                         // 408 Request Timeout
 )
 
 // HTTPStatus returns the HTTP status code for k, or 500 for an unknown Kind.
@@ -42,6 +45,10 @@ func (k Kind) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case KindUnsupported:
 		return http.StatusUnsupportedMediaType
+	case KindTooManyRequests:
+		return http.StatusTooManyRequests
+	case KindTimeout:
+		return http.StatusRequestTimeout
 	default:
 		return http.StatusInternalServerError
 	}
@@ -66,6 +73,10 @@ func (k Kind) String() string {
 		return "unavailable"
 	case KindUnsupported:
 		return "unsupported"
+	case KindTooManyRequests:
+		return "too_many_requests"
+	case KindTimeout:
+		return "timeout"
 	default:
 		return fmt.Sprintf("kind(%d)", int(k))
 	}
@@ -79,6 +90,9 @@ type Error struct {
 	Code    string       // machine-readable, snake_case, e.g. "invalid_events"
 	Message string       // human sentence
 	Details []FieldError // optional, capped by the producer
+	// RetryAfter, when positive, is sent as the Retry-After header (a 429
+	// or 503 the client may retry).
+	RetryAfter time.Duration
 }
 
 // Error returns "code: message", followed by the first detail if any.
@@ -128,6 +142,12 @@ func TooLarge(code, msg string) *Error {
 // Unavailable returns a KindUnavailable (503) Error.
 func Unavailable(code, msg string) *Error {
 	return NewError(KindUnavailable, code, msg)
+}
+
+// TooManyRequests returns a KindTooManyRequests (429) Error; the caller
+// sets Retry-After.
+func TooManyRequests(code, msg string) *Error {
+	return NewError(KindTooManyRequests, code, msg)
 }
 
 // KindOf returns the Kind of the first *Error in err's chain, or 0 when

@@ -38,6 +38,11 @@ type config struct {
 	LogLevel       slog.Level
 	LogFormat      string
 	Security       security // proxies, /metrics (secrets.go)
+
+	// BodyReadTimeout bounds the arrival of a request body; WriteTimeout
+	// the writing of an answer (an export's progress).
+	BodyReadTimeout, WriteTimeout time.Duration
+	Limits                        limits
 }
 
 // option documents one setting for flags, the environment and README.
@@ -63,6 +68,14 @@ var options = []option{
 	{"max-body-bytes", "AUDITSTORE_MAX_BODY_BYTES", "10485760", "largest ingest request body after decompression (413 beyond)"},
 	{"max-events", "AUDITSTORE_MAX_EVENTS", "10000", "most events in one ingest request (413 beyond)"},
 	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
+	{"body-read-timeout", "AUDITSTORE_BODY_READ_TIMEOUT", "30s", "longest a request body may take to arrive (408 beyond); bodies are read before a request takes an ingest slot"},
+	{"write-timeout", "AUDITSTORE_WRITE_TIMEOUT", "1m", "longest an answer may take to be written; an export must make progress within it, or it is ended"},
+	{"clickhouse-conns", "AUDITSTORE_CLICKHOUSE_CONNS", defaultPools.String(), "ClickHouse connections of each pool: ingest (inserts), auth (keys, orgs), query (query endpoints), export (NDJSON exports), stream (streams)"},
+	{"query-timeout", "AUDITSTORE_QUERY_TIMEOUT", "30s", "longest a query may run (ClickHouse max_execution_time too); 503 query_timeout beyond"},
+	{"export-timeout", "AUDITSTORE_EXPORT_TIMEOUT", "1h", "longest an export may run; it is ended beyond"},
+	{"max-queries-per-org", "AUDITSTORE_MAX_QUERIES_PER_ORG", "4", "queries one org may run at once (429 too_many_queries beyond)"},
+	{"max-exports-per-org", "AUDITSTORE_MAX_EXPORTS_PER_ORG", "2", "exports one org may run at once (429 too_many_exports beyond)"},
+	{"max-page-bytes", "AUDITSTORE_MAX_PAGE_BYTES", "8388608", "bytes of events one page of a list may hold; a page past it ends early with a cursor for the rest"},
 	{"batch-size", "AUDITSTORE_BATCH_SIZE", "100000", "events per INSERT into ClickHouse"},
 	{"batch-bytes", "AUDITSTORE_BATCH_BYTES", "67108864", "bytes of event text per INSERT into ClickHouse (the batch is cut at this or -batch-size)"},
 	{"flush-interval", "AUDITSTORE_FLUSH_INTERVAL", "200ms", "longest an accepted event waits before its batch is inserted"},
@@ -177,6 +190,19 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if c.Ingest.FlushInterval, err = time.ParseDuration(*vals["flush-interval"]); err != nil || c.Ingest.FlushInterval <= 0 {
 		return config{}, fmt.Errorf("-flush-interval: want a positive duration, e.g. 200ms")
 	}
+	for _, f := range []struct {
+		flag string
+		dst  *time.Duration
+	}{{"body-read-timeout", &c.BodyReadTimeout}, {"write-timeout", &c.WriteTimeout}} {
+		if *f.dst, err = time.ParseDuration(*vals[f.flag]); err != nil || *f.dst < time.Second {
+			return config{}, fmt.Errorf("-%s: want a duration of at least 1s, e.g. 30s", f.flag)
+		}
+	}
+	c.Ingest.BodyReadTimeout = c.BodyReadTimeout
+	if c.Limits, err = parseLimits(vals); err != nil {
+		return config{}, err
+	}
+	c.ClickHouse.MaxOpenConns = c.Limits.Conns.Auth
 	c.Ingest.WAL.SegmentBytes = min(c.Ingest.WAL.SegmentBytes, c.Ingest.WAL.MaxBytes/8)
 	if c.Ingest.WAL.SegmentBytes < 4096 {
 		return config{}, fmt.Errorf("-wal-max-bytes: want at least 32768")

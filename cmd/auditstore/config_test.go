@@ -71,6 +71,21 @@ func TestConfigPlans(t *testing.T) {
 	}
 }
 
+func TestConfigLimits(t *testing.T) {
+	c, err := parseConfig("serve", []string{"-clickhouse-conns", "query=3,export=2", "-max-page-bytes", "1000"}, env(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultPools
+	want.Query, want.Export = 3, 2
+	if c.Limits.Conns != want || c.ClickHouse.MaxOpenConns != want.Auth || c.Limits.MaxPageBytes != 1000 {
+		t.Fatalf("pools=%+v auth conns=%d page bytes=%d, want %+v", c.Limits.Conns, c.ClickHouse.MaxOpenConns, c.Limits.MaxPageBytes, want)
+	}
+	if c.BodyReadTimeout != 30*time.Second || c.Ingest.BodyReadTimeout != c.BodyReadTimeout || c.Limits.MaxExports != 2 {
+		t.Fatalf("defaults: body read %s (ingest %s), max exports %d", c.BodyReadTimeout, c.Ingest.BodyReadTimeout, c.Limits.MaxExports)
+	}
+}
+
 func TestConfigRejects(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -88,6 +103,11 @@ func TestConfigRejects(t *testing.T) {
 		{[]string{"-allow-private-destinations=maybe"}, "-allow-private-destinations"},
 		{[]string{"-cursor-key", "short"}, "-cursor-key"},
 		{[]string{"-max-events", "65536"}, "-max-events: at most 65535"},
+		{[]string{"-clickhouse-conns", "query=0"}, "-clickhouse-conns"},
+		{[]string{"-clickhouse-conns", "reads=4"}, "-clickhouse-conns"},
+		{[]string{"-body-read-timeout", "10ms"}, "-body-read-timeout"},
+		{[]string{"-max-queries-per-org", "0"}, "-max-queries-per-org"},
+		{[]string{"-export-timeout", "soon"}, "-export-timeout"},
 	} {
 		_, err := parseConfig("serve", tt.args, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

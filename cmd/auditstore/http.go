@@ -28,6 +28,9 @@ type routes struct {
 	exports *exporter.Exporter
 	streams *stream.Service
 	access  access // who sees what of the operations endpoints
+	// bodyTimeout and writeTimeout bound reading bodies and writing answers.
+	bodyTimeout, writeTimeout time.Duration
+	limits                    limits
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -41,7 +44,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
-	r.Use(httpx.Recover(log), httpx.Errors(log))
+	r.Use(httpx.Recover(log), httpx.Errors(log), httpx.Deadlines(rt.bodyTimeout, rt.writeTimeout))
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
 	if rt.access.metricsOnMain {
@@ -51,8 +54,9 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
 	rt.pipe.Routes(api, tenant.Require)
-	rt.queries.Routes(api)
-	rt.exports.Routes(api, tenant.Require)
+	// Reads are limited per org, and wait for nothing: beyond, 429.
+	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)))
+	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 5*time.Second)), tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
 	return r
 }

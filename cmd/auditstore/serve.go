@@ -108,6 +108,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		return err
 	}
 	defer b.close(log)
+	lim := cfg.Limits
+	pool, err := openPools(ctx, b.ch, b.conn, lim.Conns)
+	if err != nil {
+		return err
+	}
+	defer pool.close()
 
 	adminToken := cfg.AdminToken
 	if adminToken == "" {
@@ -120,7 +126,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	rec := &pipelineRecorder{}
 	tcfg := tenant.DefaultConfig()
 	tcfg.AdminToken, tcfg.Plans, tcfg.RefreshInterval = adminToken, cfg.Plans, cfg.KeyRefresh
-	tenants, err := tenant.New(b.conn, rec, tcfg, log)
+	tenants, err := tenant.New(pool.auth, rec, tcfg, log)
 	if err != nil {
 		return err
 	}
@@ -131,7 +137,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	icfg := cfg.Ingest
 	icfg.WAL.Dir, icfg.WAL.Logger = filepath.Join(cfg.DataDir, "wal"), log
-	pipe, err := ingest.Open(b.conn, tenants, icfg, log, reg)
+	pipe, err := ingest.Open(pool.ingest, tenants, icfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("open ingest pipeline: %w", err)
 	}
@@ -144,14 +150,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	go func() { pipe.Run(bg); close(pipeDone) }()
 
 	qcfg := query.DefaultConfig()
-	qcfg.CursorKey = cfg.CursorKey
-	queries, err := query.New(b.conn, rec, qcfg, log)
+	qcfg.CursorKey, qcfg.QueryTimeout, qcfg.MaxPageBytes = cfg.CursorKey, lim.QueryTimeout, lim.MaxPageBytes
+	queries, err := query.New(pool.query, rec, qcfg, log)
 	if err != nil {
 		return err
 	}
 	xcfg := exporter.DefaultConfig()
+	xcfg.WriteTimeout, xcfg.MaxDuration = cfg.WriteTimeout, lim.ExportTimeout
 	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
-	exports, err := exporter.New(b.conn, exportSelector(queries), rec, xcfg, log)
+	exports, err := exporter.New(pool.export, exportSelector(queries), rec, xcfg, log)
 	if err != nil {
 		return err
 	}
@@ -171,7 +178,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		}
 		defer stopMetrics()
 	}
-	streams, err := stream.New(b.conn, pipe, rec, scfg, log, reg)
+	streams, err := stream.New(pool.stream, pipe, rec, scfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -181,7 +188,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	h := newHealth(b, pipe, adminToken)
 	srv := &http.Server{
 		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams,
-			access: newAccess(cfg, adminToken)}),
+			access:      newAccess(cfg, adminToken),
+			bodyTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.WriteTimeout, limits: lim}),
+		// No ReadTimeout or WriteTimeout: they would cut exports and cancel
+		// long requests; httpx.Deadlines bounds each request instead.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

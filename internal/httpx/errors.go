@@ -5,7 +5,9 @@ package httpx
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,6 +41,9 @@ func Errors(log *slog.Logger) gin.HandlerFunc {
 		var se *schema.Error
 		if errors.As(err, &se) {
 			if !c.Writer.Written() {
+				if se.RetryAfter > 0 {
+					c.Header("Retry-After", strconv.Itoa(int(math.Ceil(se.RetryAfter.Seconds()))))
+				}
 				c.JSON(se.Kind.HTTPStatus(), ErrorBody{ErrorInfo{Code: se.Code, Message: se.Message, Details: se.Details}})
 			}
 			return

@@ -22,7 +22,7 @@ func (s *Service) Middleware() gin.HandlerFunc {
 		token, err := bearer(c.GetHeader("Authorization"))
 		if err == nil {
 			var p schema.Principal
-			if p, err = s.Authenticate(c.Request.Context(), token); err == nil {
+			if p, err = s.AuthenticateFrom(c.Request.Context(), token, c.ClientIP()); err == nil {
 				c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
 				c.Next()
 				return

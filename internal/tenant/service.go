@@ -25,11 +25,25 @@ type Config struct {
 	// ClickHouse; a key revoked on any server instance is refused by every
 	// other instance within about this delay. Default 2s.
 	RefreshInterval time.Duration
+	// LookupsPerSecond and LookupBurst bound, per client address, the
+	// ClickHouse lookups of key ids missing from the cache (a token bucket,
+	// at most MaxAddrs addresses remembered); beyond, 429 rate_limited.
+	// Defaults 1/s and 20.
+	LookupsPerSecond float64
+	LookupBurst      int
+	// MaxAddrs bounds the addresses the lookup limit remembers. Default 100,000.
+	MaxAddrs int
+	// MissTTL is how long an unknown key id is remembered as unknown; at
+	// most MaxMisses ids are, the least recently used forgotten first.
+	// Defaults 10m and 100,000.
+	MissTTL   time.Duration
+	MaxMisses int
 }
 
 // DefaultConfig returns the defaults; AdminToken remains to be set.
 func DefaultConfig() Config {
-	return Config{Plans: schema.DefaultPlans(), RefreshInterval: 2 * time.Second}
+	return Config{Plans: schema.DefaultPlans(), RefreshInterval: 2 * time.Second,
+		LookupsPerSecond: 1, LookupBurst: 20, MaxAddrs: 100_000, MissTTL: 10 * time.Minute, MaxMisses: 100_000}
 }
 
 // Validate reports a configuration that cannot work.
@@ -41,6 +55,10 @@ func (c Config) Validate() error {
 		return errors.New("tenant: no plans")
 	case c.RefreshInterval <= 0:
 		return errors.New("tenant: refresh interval must be positive")
+	case c.LookupsPerSecond <= 0 || c.LookupBurst < 1 || c.MaxAddrs < 1:
+		return errors.New("tenant: lookup rate, burst and max addresses must be positive")
+	case c.MissTTL <= 0 || c.MaxMisses < 1:
+		return errors.New("tenant: miss TTL and max misses must be positive")
 	}
 	return nil
 }
@@ -62,15 +80,24 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu     sync.RWMutex
-	orgs   map[string]schema.Org
-	keys   map[string]storedKey
-	misses map[string]struct{} // well-formed key ids not found since the last refresh
+	mu   sync.RWMutex
+	orgs map[string]schema.Org
+	keys map[string]storedKey
+	// Ordering of refreshes and local changes (under mu): gen counts local
+	// changes, localOrgs and localKeys hold the gen of each one a running
+	// refresh may not have read; started counts refreshes, applied is the
+	// latest one applied. See Refresh.
+	gen                  uint64
+	localOrgs, localKeys map[string]uint64
+	started, applied     uint64
+	// afterRead, when set (tests), runs between a refresh's read and its apply.
+	afterRead func()
+
+	misses  *lru[struct{}] // well-formed key ids ClickHouse does not know
+	lookups *addrLimiter   // ClickHouse key lookups per client address
 
 	writeMu sync.Mutex // serializes org and key changes made by this instance
 }
-
-const maxMisses = 10000
 
 // New returns a service reading conn; call Refresh (or Run) before use.
 func New(conn Conn, rec Recorder, cfg Config, log *slog.Logger) (*Service, error) {
@@ -78,11 +105,22 @@ func New(conn Conn, rec Recorder, cfg Config, log *slog.Logger) (*Service, error
 		return nil, err
 	}
 	return &Service{cfg: cfg, store: store{conn: conn}, rec: rec, log: log, now: time.Now,
-		orgs: map[string]schema.Org{}, keys: map[string]storedKey{}, misses: map[string]struct{}{}}, nil
+		orgs: map[string]schema.Org{}, keys: map[string]storedKey{},
+		localOrgs: map[string]uint64{}, localKeys: map[string]uint64{},
+		misses:  newLRU[struct{}](cfg.MaxMisses, cfg.MissTTL),
+		lookups: newAddrLimiter(cfg.LookupsPerSecond, cfg.LookupBurst, cfg.MaxAddrs)}, nil
 }
 
-// Refresh re-reads all orgs and keys.
+// Refresh re-reads all orgs and keys. What it read may be older than a
+// change this instance made meanwhile (a revocation written after the read
+// began): such changes are kept over what was read, and a refresh that
+// started before one already applied is dropped, so that a refresh never
+// brings back a revoked key.
 func (s *Service) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	s.started++
+	seq, gen := s.started, s.gen
+	s.mu.Unlock()
 	orgs, err := s.store.orgs(ctx)
 	if err != nil {
 		return err
@@ -91,10 +129,42 @@ func (s *Service) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.afterRead != nil {
+		s.afterRead()
+	}
 	s.mu.Lock()
-	s.orgs, s.keys, s.misses = orgs, keys, map[string]struct{}{}
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if seq < s.applied {
+		return nil // a refresh that started later already applied what it read
+	}
+	keepLocal(s.localOrgs, gen, s.orgs, orgs)
+	keepLocal(s.localKeys, gen, s.keys, keys)
+	s.orgs, s.keys, s.applied = orgs, keys, seq
 	return nil
+}
+
+// keepLocal copies into read the entries of cur changed locally after gen
+// (the read may predate them), and forgets the older changes: the read,
+// which began after them, holds them.
+func keepLocal[V any](local map[string]uint64, gen uint64, cur, read map[string]V) {
+	for id, g := range local {
+		if g > gen {
+			read[id] = cur[id]
+		} else {
+			delete(local, id)
+		}
+	}
+}
+
+// setKey and setOrg record a local change (called with mu held).
+func (s *Service) setKey(k storedKey) {
+	s.gen++
+	s.keys[k.ID], s.localKeys[k.ID] = k, s.gen
+}
+
+func (s *Service) setOrg(o schema.Org) {
+	s.gen++
+	s.orgs[o.ID], s.localOrgs[o.ID] = o, s.gen
 }
 
 // Run refreshes every RefreshInterval until ctx ends. A failed refresh keeps
@@ -128,6 +198,13 @@ var (
 // Authenticate resolves a bearer token to a principal, or returns a
 // KindUnauthenticated error. Secrets are compared in constant time.
 func (s *Service) Authenticate(ctx context.Context, token string) (schema.Principal, error) {
+	return s.AuthenticateFrom(ctx, token, "")
+}
+
+// AuthenticateFrom is Authenticate for a client at addr: the ClickHouse
+// lookups its unknown key ids cause are rate-limited per address (a 429
+// rate_limited error beyond); "" is not limited.
+func (s *Service) AuthenticateFrom(ctx context.Context, token, addr string) (schema.Principal, error) {
 	if token == "" {
 		return schema.Principal{}, errNoCredential
 	}
@@ -138,7 +215,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (schema.Princi
 		}
 		return schema.Principal{}, errMalformed
 	}
-	k, found, err := s.lookupKey(ctx, id)
+	k, found, err := s.lookupKey(ctx, id, addr)
 	if err != nil {
 		return schema.Principal{}, err
 	}
@@ -149,30 +226,42 @@ func (s *Service) Authenticate(ctx context.Context, token string) (schema.Princi
 }
 
 // lookupKey finds a key in the cache or, for a key created on another
-// instance since the last refresh, in ClickHouse.
-func (s *Service) lookupKey(ctx context.Context, id string) (storedKey, bool, error) {
+// instance since the last refresh, in ClickHouse; ids ClickHouse does not
+// know are remembered (MissTTL), and lookups are limited per addr.
+func (s *Service) lookupKey(ctx context.Context, id, addr string) (storedKey, bool, error) {
 	s.mu.RLock()
 	k, ok := s.keys[id]
-	_, missed := s.misses[id]
 	s.mu.RUnlock()
-	if ok || missed {
-		return k, ok, nil
+	now := s.now()
+	if ok {
+		return k, true, nil
+	}
+	if _, missed := s.misses.get(id, now); missed {
+		return storedKey{}, false, nil
+	}
+	if addr != "" {
+		if allowed, wait := s.lookups.take(addr, now); !allowed {
+			e := schema.TooManyRequests("rate_limited", "too many requests with unknown API keys from your address; retry later")
+			e.RetryAfter = max(wait, time.Second)
+			return storedKey{}, false, e
+		}
 	}
 	k, ok, err := s.store.key(ctx, id)
 	if err != nil {
 		return storedKey{}, false, fmt.Errorf("look up api key: %w", err)
 	}
+	if !ok {
+		s.misses.put(id, struct{}{}, now)
+		return k, false, nil
+	}
 	s.mu.Lock()
-	if ok {
-		s.keys[id] = k
+	if cur, known := s.keys[id]; known {
+		k = cur // a refresh or a local change came first, and is newer
 	} else {
-		if len(s.misses) >= maxMisses {
-			s.misses = map[string]struct{}{}
-		}
-		s.misses[id] = struct{}{}
+		s.keys[id] = k
 	}
 	s.mu.Unlock()
-	return k, ok, nil
+	return k, true, nil
 }
 
 // Org returns an org, or a KindNotFound error.
@@ -234,7 +323,7 @@ func (s *Service) CreateOrg(ctx context.Context, a Attribution, id, plan string)
 		return schema.Org{}, err
 	}
 	s.mu.Lock()
-	s.orgs[id] = o
+	s.setOrg(o)
 	s.mu.Unlock()
 	err := s.recordOrUndo(ctx, id, a.event("org.create", &schema.Resource{Type: "org", ID: id}, map[string]any{"plan": plan}),
 		func(ctx context.Context) error {
@@ -274,7 +363,7 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 		return schema.Org{}, err
 	}
 	s.mu.Lock()
-	s.orgs[id] = o
+	s.setOrg(o)
 	s.mu.Unlock()
 	err = s.recordOrUndo(ctx, id, a.event("org.update-plan", &schema.Resource{Type: "org", ID: id},
 		map[string]any{"plan": plan, "previousPlan": old}), func(ctx context.Context) error {
@@ -283,7 +372,7 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 			return err
 		}
 		s.mu.Lock()
-		s.orgs[id] = prev
+		s.setOrg(prev)
 		s.mu.Unlock()
 		return nil
 	})
@@ -315,9 +404,9 @@ func (s *Service) CreateKey(ctx context.Context, a Attribution, org, role, name 
 		return schema.APIKey{}, "", err
 	}
 	s.mu.Lock()
-	s.keys[id] = k
-	delete(s.misses, id)
+	s.setKey(k)
 	s.mu.Unlock()
+	s.misses.remove(id)
 	err = s.recordOrUndo(ctx, org, a.event("api-key.create", &schema.Resource{Type: "api-key", ID: id, Name: name},
 		map[string]any{"role": string(r), "name": name}), func(ctx context.Context) error {
 		if err := s.store.deleteKey(ctx, id); err != nil {
@@ -386,7 +475,7 @@ func (s *Service) RevokeKey(ctx context.Context, a Attribution, org, id string) 
 		return err
 	}
 	s.mu.Lock()
-	s.keys[id] = k
+	s.setKey(k)
 	s.mu.Unlock()
 	return s.recordOrUndo(ctx, org, a.event("api-key.revoke", &schema.Resource{Type: "api-key", ID: id, Name: k.Name}, nil),
 		func(ctx context.Context) error {
@@ -396,7 +485,7 @@ func (s *Service) RevokeKey(ctx context.Context, a Attribution, org, id string) 
 				return err
 			}
 			s.mu.Lock()
-			s.keys[id] = restored
+			s.setKey(restored)
 			s.mu.Unlock()
 			return nil
 		})
