@@ -1,0 +1,3 @@
+package lake
+
+func ocsfSelect() string { return exportSelect() }
