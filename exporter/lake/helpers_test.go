@@ -36,8 +36,8 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 // s3Server is a versitygw serving a temporary directory over the S3 API:
 // each folder of dir is a bucket.
 type s3Server struct {
-	endpoint      string
-	dir           string
+	endpoint       string
+	dir            string
 	access, secret string
 }
 

@@ -17,8 +17,8 @@ import (
 // Target is where and how a destination writes. Kind "s3" uses S3, "dir"
 // uses Dir.
 type Target struct {
-	Kind string    `json:"kind"`
-	S3   *S3Target `json:"s3,omitempty"`
+	Kind string     `json:"kind"`
+	S3   *S3Target  `json:"s3,omitempty"`
 	Dir  *DirTarget `json:"dir,omitempty"`
 	// Format is "parquet" (the columns of /v1/export) or "ocsf" (OCSF 1.1.0
 	// API Activity, see ocsf.go). Default "parquet".
