@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/exporter/lake"
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
@@ -27,6 +28,7 @@ type routes struct {
 	queries *query.Handler
 	exports *exporter.Exporter
 	streams *stream.Service
+	lakes   *lake.Service
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -46,6 +48,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	rt.queries.Routes(api)
 	rt.exports.Routes(api, tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
+	rt.lakes.Routes(api)
 	return r
 }
 
