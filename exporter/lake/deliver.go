@@ -119,11 +119,17 @@ func (s *Service) write(ctx context.Context, snap *snapshot, sel selection, p cl
 		wp[k] = v
 	}
 	q := writeSQL(snap.loc, lay, out, sel, name, wp)
+	if err := s.at("writing"); err != nil {
+		return result{}, err
+	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	err = s.store.conn.Exec(params(wctx, wp, clickhouse.WithSettings(writeSettings(snap.loc))), q)
 	cancel()
 	if err != nil {
 		return result{}, fmt.Errorf("write files: %s", scrub(err.Error(), snap.loc.secrets))
+	}
+	if err := s.at("written"); err != nil {
+		return result{}, err
 	}
 	var res result
 	now := s.now().UTC()
@@ -144,12 +150,15 @@ func (s *Service) write(ctx context.Context, snap *snapshot, sel selection, p cl
 		}
 		res.files = append(res.files, f)
 	}
+	if err := s.at("recorded"); err != nil {
+		return result{}, err
+	}
 	for _, f := range res.files {
 		if err := s.writeManifest(ctx, snap, f.partition); err != nil {
 			return result{}, err
 		}
 	}
-	return res, nil
+	return res, s.at("manifests")
 }
 
 // partitions lists the partitions of the events of sel.

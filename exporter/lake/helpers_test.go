@@ -150,6 +150,7 @@ type harness struct {
 	svc  *Service
 	h    http.Handler
 	stop func()
+	hook func(stage string) error // given to each service started
 	seq  *atomic.Uint64 // last ingest_seq inserted, per node (shared by harnesses of one node)
 }
 
@@ -177,6 +178,7 @@ func (h *harness) start(tb testing.TB, tweak func(*Config)) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	svc.hook = h.hook
 	h.svc = svc
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

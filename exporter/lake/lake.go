@@ -153,6 +153,18 @@ type Service struct {
 	kick    chan struct{}
 
 	backfillKick chan struct{}
+
+	// hook, in tests, runs at the stages of a step ("writing", "written",
+	// "recorded", "manifests"); an error stops the step there, as a crash
+	// would.
+	hook func(stage string) error
+}
+
+func (s *Service) at(stage string) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(stage)
 }
 
 // New returns the lake service over conn; wm names this server's ingest
