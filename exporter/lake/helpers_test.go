@@ -151,7 +151,7 @@ type harness struct {
 	h    http.Handler
 	stop func()
 	hook func(stage string) error // given to each service started
-	seq  *atomic.Uint64 // last ingest_seq inserted, per node (shared by harnesses of one node)
+	seq  *atomic.Uint64           // last ingest_seq inserted, per node (shared by harnesses of one node)
 }
 
 func newHarness(tb testing.TB, db *chtest.DB, node string, tweak func(*Config)) *harness {
