@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -221,6 +223,31 @@ func (s *Service) stat(ctx context.Context, snap *snapshot, out output, part, na
 	return f, true, nil
 }
 
+// writeFileAtomic writes a file through a temporary one renamed into
+// place, synced, so that a reader sees the old or the new file whole.
+func writeFileAtomic(name string, body []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".manifest-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
+
 // missing tells a file or object that does not exist from other errors.
 func missing(err error) bool {
 	msg := err.Error()
@@ -289,6 +316,13 @@ func (s *Service) writeManifest(ctx context.Context, snap *snapshot, part string
 				MinTime: f.minTime, MaxTime: f.maxTime, Node: f.node, SeqFrom: f.seqFrom, SeqTo: f.seqTo, WrittenAt: f.written})
 		}
 		body, _ := json.MarshalIndent(m, "", " ")
+		if !snap.loc.s3 && s.cfg.DirLocal {
+			if err := writeFileAtomic(snap.loc.base+part+ManifestName, body); err != nil {
+				return fmt.Errorf("write manifest of %s: %w", part, err)
+			}
+			written = names
+			continue
+		}
 		p := clickhouse.Parameters{"murl": snap.loc.base + part + ManifestName, "body": string(body)}
 		q := "INSERT INTO FUNCTION " + snap.loc.function("murl", "RawBLOB", p) + " SELECT {body:String}"
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)

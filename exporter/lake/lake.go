@@ -86,6 +86,12 @@ type Config struct {
 	// write under DirRoot/org/<org id>/, the operator's under DirRoot/all/.
 	// Empty disables "dir" destinations.
 	DirRoot string
+	// DirLocal says DirRoot is on this server's file system too (the
+	// embedded engine): manifests are then written by this server, to a
+	// temporary file renamed into place, so that a reader never meets a
+	// half-written one. Otherwise ClickHouse writes them in place, and a
+	// reader may meet one being rewritten (it then reads it again).
+	DirLocal bool
 	// MinEvery is the shortest interval a destination may set. Default 5m.
 	MinEvery time.Duration
 	// PollInterval is how often a worker looks for new events. Default 5s.
