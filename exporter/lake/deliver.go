@@ -108,7 +108,6 @@ func (s *Service) write(ctx context.Context, snap *snapshot, sel selection, p cl
 	if err != nil || len(parts) == 0 {
 		return result{}, err
 	}
-	out := outputOf(snap.t.Format)
 	if !s.acquire(ctx) {
 		return result{}, ctx.Err()
 	}
@@ -120,6 +119,7 @@ func (s *Service) write(ctx context.Context, snap *snapshot, sel selection, p cl
 	for k, v := range p {
 		wp[k] = v
 	}
+	out := outputOf(snap.t, wp)
 	q := writeSQL(snap.loc, lay, out, sel, name, wp)
 	if err := s.at("writing"); err != nil {
 		return result{}, err

@@ -120,10 +120,13 @@ func (l layout) expr(orgCol, timeExpr string, p clickhouse.Parameters) string {
 	return "concat(" + strings.Join(parts, ", ") + ")"
 }
 
+// exportColumns are the /v1/export columns.
+func exportColumns() []struct{ Name, Expr string } { return exporter.Columns }
+
 // exportSelect is the /v1/export column list (exporter.Columns).
 func exportSelect() string {
 	var b strings.Builder
-	for i, c := range exporter.Columns {
+	for i, c := range exportColumns() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -141,9 +144,13 @@ type output struct {
 	timeExpr string
 }
 
-func outputOf(format string) output {
-	if format == "ocsf" {
-		return output{columns: ocsfSelect(), orgCol: "metadata.tenant_uid", timeExpr: "fromUnixTimestamp64Milli(time, 'UTC')"}
+func outputOf(t Target, p clickhouse.Parameters) output {
+	if t.Format == "ocsf" {
+		cloud := t.Layout == "security-lake"
+		if cloud {
+			p["ocsf_region"], p["ocsf_account"] = t.SecurityLake.Region, t.SecurityLake.AccountID
+		}
+		return output{columns: ocsfSelect(cloud), orgCol: "metadata.tenant_uid", timeExpr: "fromUnixTimestamp64Milli(time, 'UTC')"}
 	}
 	return output{columns: exportSelect(), orgCol: "orgId", timeExpr: "timestamp"}
 }
