@@ -73,7 +73,6 @@ func activitySQL() (id, name string) {
 	return ids.String(), names.String()
 }
 
-
 // unmappedSQL is the original event: its non-empty export columns as text.
 func unmappedSQL() string {
 	var names, values []string

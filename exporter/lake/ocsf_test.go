@@ -293,13 +293,15 @@ func TestOCSFValidatorRejects(t *testing.T) {
 		t.Fatalf("a valid record: %v", errs)
 	}
 	for name, mutate := range map[string]func(map[string]any){
-		"missing api":        func(r map[string]any) { delete(r, "api") },
-		"string time":        func(r map[string]any) { r["time"] = "now" },
-		"unknown attribute":  func(r map[string]any) { r["color"] = "red" },
-		"bad ip":             func(r map[string]any) { r["src_endpoint"] = map[string]any{"ip": "nope"} },
-		"empty endpoint":     func(r map[string]any) { r["src_endpoint"] = map[string]any{} },
-		"bad class":          func(r map[string]any) { r["class_uid"] = 3002.0 },
-		"no vendor":          func(r map[string]any) { r["metadata"] = map[string]any{"version": "1.1.0", "product": map[string]any{}} },
+		"missing api":       func(r map[string]any) { delete(r, "api") },
+		"string time":       func(r map[string]any) { r["time"] = "now" },
+		"unknown attribute": func(r map[string]any) { r["color"] = "red" },
+		"bad ip":            func(r map[string]any) { r["src_endpoint"] = map[string]any{"ip": "nope"} },
+		"empty endpoint":    func(r map[string]any) { r["src_endpoint"] = map[string]any{} },
+		"bad class":         func(r map[string]any) { r["class_uid"] = 3002.0 },
+		"no vendor": func(r map[string]any) {
+			r["metadata"] = map[string]any{"version": "1.1.0", "product": map[string]any{}}
+		},
 		"cloud profile":      func(r map[string]any) { r["metadata"].(map[string]any)["profiles"] = []any{"cloud"} },
 		"user without names": func(r map[string]any) { r["actor"] = map[string]any{"user": map[string]any{"type": "User"}} },
 	} {
