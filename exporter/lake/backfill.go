@@ -179,16 +179,27 @@ func (s *Service) runBackfills(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	more := false
+	var defs map[string]def
 	for _, b := range bs {
 		if b.state != BackfillPending || ctx.Err() != nil {
 			continue
 		}
-		w := s.worker(b.dest)
-		if w == nil {
-			continue // deleted, or not started yet
+		if defs == nil {
+			all, err := s.store.destinations(ctx, nil, "")
+			if err != nil {
+				return false, err
+			}
+			defs = map[string]def{}
+			for _, d := range all {
+				defs[d.id] = d
+			}
 		}
-		snap := w.snap.Load()
-		if snap.err != nil || snap.d.paused {
+		d, ok := defs[b.dest]
+		if !ok || d.deleted || d.paused {
+			continue
+		}
+		snap := s.open(d)
+		if snap.err != nil {
 			continue
 		}
 		dayEnd := b.nextDay.Add(24 * time.Hour)
