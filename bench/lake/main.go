@@ -105,8 +105,9 @@ func main() {
 	}
 	lakeSecs := time.Since(start).Seconds()
 	peak := sampler.Stop()
-	if int(rows) != *n {
-		log.Fatalf("delivered %v rows, want %d", rows, *n)
+	// The org's own audit trail (its creation, its key) rides along.
+	if int(rows) < *n || int(rows) > *n+10 {
+		log.Fatalf("delivered %v rows, want %d and the org's few audit events", rows, *n)
 	}
 
 	// The ceiling: ClickHouse writes the same rows, same format and
@@ -117,7 +118,7 @@ func main() {
 	fmt.Fprintf(&report, "\n## Data-lake benchmark\n\nMachine: %s. %d events of one org over %d days, delivered as Parquet (zstd) into a local S3 server (versitygw %s), one file per day.\n\n",
 		benchutil.Machine(), *n, days, "v1.8.0")
 	fmt.Fprintf(&report, "| path | rows/s | seconds | peak server RSS |\n|---|---|---|---|\n")
-	fmt.Fprintf(&report, "| auditstore lake (backfill: write, read back, manifest, per day) | %.0f | %.2f | %.0f MB |\n", float64(*n)/lakeSecs, lakeSecs, float64(peak)/1e6)
+	fmt.Fprintf(&report, "| auditstore lake (backfill: write, read back, manifest, per day) | %.0f | %.2f | %.0f MB |\n", rows/lakeSecs, lakeSecs, float64(peak)/1e6)
 	fmt.Fprintf(&report, "| ClickHouse INSERT INTO FUNCTION s3 ... PARTITION BY, one statement (ceiling) | %.0f | %.2f | — |\n", float64(*n)/ceilSecs, ceilSecs)
 	fmt.Fprintf(&report, "\nauditstore = %.0f %% of the ceiling.\n", 100*ceilSecs/lakeSecs)
 	fmt.Print(report.String())
