@@ -158,6 +158,7 @@ func TestAPIRefusesBadTargets(t *testing.T) {
 		{"dir disabled", map[string]any{"kind": "dir", "dir": map[string]any{"path": "x"}}, "disabled"},
 		{"every too short", map[string]any{"kind": "s3", "every": "1m", "s3": map[string]any{"endpoint": "https://203.0.113.9", "bucket": "lake"}}, "every"},
 		{"unknown placeholder", map[string]any{"kind": "s3", "partition": "{secret}/", "s3": map[string]any{"endpoint": "https://203.0.113.9", "bucket": "lake"}}, "placeholder"},
+		{"untimed partition", map[string]any{"kind": "s3", "partition": "org_id={org}/", "s3": map[string]any{"endpoint": "https://203.0.113.9", "bucket": "lake"}}, "bounded"},
 		{"bad format", map[string]any{"kind": "s3", "format": "csv", "s3": map[string]any{"endpoint": "https://203.0.113.9", "bucket": "lake"}}, "format"},
 		{"security lake without account", map[string]any{"kind": "s3", "layout": "security-lake", "securityLake": map[string]any{"source": "a", "region": "eu-west-1"}, "s3": map[string]any{"endpoint": "https://203.0.113.9", "bucket": "lake"}}, "accountId"},
 	}

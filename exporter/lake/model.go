@@ -189,10 +189,17 @@ func (t Target) normalize(cfg Config) (Target, error) {
 		if err != nil || p == "" {
 			return t, invalid("target.partition", "a template of letters, digits, . _ = - / and {org}, {date}, {day}, {hour}")
 		}
+		timed := false
 		for _, tok := range templateTok.FindAllString(t.Partition, -1) {
 			if !templateTokens[tok] {
 				return t, invalid("target.partition", fmt.Sprintf("unknown placeholder %s (want {org}, {date}, {day}, {hour})", tok))
 			}
+			timed = timed || tok != "{org}"
+		}
+		if !timed {
+			// A partition's manifest lists all its files: without a time
+			// in the path it would grow forever.
+			return t, invalid("target.partition", "must hold {date}, {day} or {hour}, so that partitions (and their manifests) stay bounded")
 		}
 		t.Partition = strings.Trim(t.Partition, "/") + "/"
 	case "security-lake":
