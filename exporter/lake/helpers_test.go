@@ -151,6 +151,7 @@ type harness struct {
 	h    http.Handler
 	stop func()
 	hook func(stage string) error // given to each service started
+	reg  *prometheus.Registry     // nil: a new one per start
 	seq  *atomic.Uint64           // last ingest_seq inserted, per node (shared by harnesses of one node)
 }
 
@@ -174,7 +175,11 @@ func (h *harness) start(tb testing.TB, tweak func(*Config)) {
 		tweak(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := New(h.db.Conn, h.wm, h.rec, cfg, log, prometheus.NewRegistry())
+	reg := h.reg
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	svc, err := New(h.db.Conn, h.wm, h.rec, cfg, log, reg)
 	if err != nil {
 		tb.Fatal(err)
 	}

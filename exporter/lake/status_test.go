@@ -1,0 +1,74 @@
+package lake
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func gauge(tb testing.TB, reg *prometheus.Registry, name, dest string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "destination" && l.GetValue() == dest {
+					if c := m.GetCounter(); c != nil {
+						return c.GetValue()
+					}
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// Events waiting for their file show as lag in the status and metrics; a
+// shorter interval set by PATCH delivers them at once.
+func TestStatusLagAndMetrics(t *testing.T) {
+	s3 := startS3(t)
+	db := migrated(t)
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, db, "node-a", nil)
+	h.stop()
+	h.reg = reg
+	h.start(t, nil)
+	target := s3Target(s3, "lag")
+	target["every"] = "1h"
+	id := h.mustCreate(t, "acme", map[string]any{"name": "lake", "target": target})
+	now := time.Now().UTC()
+	h.insert(t, time.Now(), events("acme", 15, now, 1), true)
+	eventually(t, 30*time.Second, "the lag in the status", func() bool {
+		_, out, _ := h.do(t, "acme", "GET", "/v1/lake/destinations/"+id, nil)
+		st := out["status"].(map[string]any)
+		return st["lagEvents"].(float64) == 15 && st["lagSeconds"].(float64) > 0 && st["files"].(float64) == 0
+	})
+	if v := gauge(t, reg, "auditstore_lake_lag_events", id); v != 15 {
+		t.Fatalf("lag metric %v, want 15", v)
+	}
+	target["every"] = "100ms"
+	target["s3"].(map[string]any)["accessKeyId"] = "****0001"
+	target["s3"].(map[string]any)["secretAccessKey"] = "********"
+	if code, _, raw := h.do(t, "acme", "PATCH", "/v1/lake/destinations/"+id, map[string]any{"target": target}); code != http.StatusOK {
+		t.Fatalf("patch: %d %s", code, raw)
+	}
+	eventually(t, 60*time.Second, "the delivery", func() bool { _, n := manifestFiles(t, filepath.Join(s3.dir, "lake", "lag")); return n == 15 })
+	eventually(t, 30*time.Second, "no lag", func() bool {
+		_, out, _ := h.do(t, "acme", "GET", "/v1/lake/destinations/"+id, nil)
+		st := out["status"].(map[string]any)
+		return st["lagEvents"].(float64) == 0 && st["rows"].(float64) == 15 && st["state"] == "active"
+	})
+	if v := gauge(t, reg, "auditstore_lake_rows_total", id); v != 15 {
+		t.Fatalf("rows metric %v, want 15", v)
+	}
+}
