@@ -6,16 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/auditstore/auditstore/internal/s3test"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -112,70 +110,12 @@ func TestCrashAtEachStageDeliversOnce(t *testing.T) {
 	}
 }
 
-// throttle is a TCP proxy that forwards uploads slowly, so that a test can
-// stop the server in the middle of a file.
-type throttle struct {
-	ln       net.Listener
-	target   string
-	slow     atomic.Bool
-	uploaded atomic.Int64 // bytes forwarded to the server
-}
-
-func newThrottle(tb testing.TB, target string) *throttle {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &throttle{ln: ln, target: target}
-	p.slow.Store(true)
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *throttle) serve(c net.Conn) {
-	defer c.Close()
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	go func() { _, _ = io.Copy(c, s); c.Close() }()
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			if _, werr := s.Write(buf[:n]); werr != nil {
-				return
-			}
-			p.uploaded.Add(int64(n))
-			if p.slow.Load() {
-				time.Sleep(20 * time.Millisecond) // ~800 KB/s
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *throttle) endpoint() string { return "http://" + p.ln.Addr().String() }
-
 // The server stopped in the middle of uploading a file (its query
 // cancelled, the upload cut) leaves nothing a reader going by the
 // manifests would see; the next start delivers every event once.
 func TestKilledMidFileLeavesNoPartialFile(t *testing.T) {
 	s3 := startS3(t)
-	proxy := newThrottle(t, strings.TrimPrefix(s3.endpoint, "http://"))
+	proxy := s3test.NewThrottle(t, s3.endpoint)
 	db := migrated(t)
 	h := newHarness(t, db, "node-a", nil)
 	writing := make(chan struct{})
@@ -189,7 +129,7 @@ func TestKilledMidFileLeavesNoPartialFile(t *testing.T) {
 	h.stop()
 	h.start(t, nil)
 	target := s3Target(s3, "cut")
-	target["s3"].(map[string]any)["endpoint"] = proxy.endpoint()
+	target["s3"].(map[string]any)["endpoint"] = proxy.Endpoint()
 	id := h.mustCreate(t, "acme", map[string]any{"name": "lake", "target": target})
 	// ~4 MB of incompressible metadata: several seconds through the proxy.
 	now := time.Now().UTC()
@@ -202,8 +142,8 @@ func TestKilledMidFileLeavesNoPartialFile(t *testing.T) {
 	}
 	ids := h.insert(t, now, evs, true)
 	<-writing
-	start := proxy.uploaded.Load()
-	eventually(t, 60*time.Second, "the upload to be under way", func() bool { return proxy.uploaded.Load() > start+256<<10 })
+	start := proxy.Uploaded()
+	eventually(t, 60*time.Second, "the upload to be under way", func() bool { return proxy.Uploaded() > start+256<<10 })
 	h.stop() // killed mid-file
 	if marks, err := h.svc.store.marks(t.Context(), id); err != nil || marks["node-a"].pendingUpto == 0 || marks["node-a"].seq != 0 {
 		t.Fatalf("after the kill the step should be pending: %+v %v", marks, err)
@@ -212,7 +152,7 @@ func TestKilledMidFileLeavesNoPartialFile(t *testing.T) {
 	if files, rows := manifestFiles(t, root); len(files) != 0 || rows != 0 {
 		t.Fatalf("a manifest lists %v (%d rows) after a cut upload", files, rows)
 	}
-	proxy.slow.Store(false)
+	proxy.Slow.Store(false)
 	h.hook = nil
 	h.start(t, nil)
 	eventually(t, 90*time.Second, "every event in the manifests", func() bool {

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,75 +25,23 @@ import (
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/s3test"
 	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/schema"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-// s3Server is a versitygw serving a temporary directory over the S3 API:
-// each folder of dir is a bucket.
+// s3Server is a versitygw serving a temporary directory over the S3 API.
 type s3Server struct {
-	endpoint       string
-	dir            string
-	access, secret string
+	endpoint, dir, access, secret string
 }
 
-// versitygwBinary finds versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0).
-func versitygwBinary() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			gopath = strings.TrimSpace(string(out))
-		}
-	}
-	for _, dir := range filepath.SplitList(gopath) {
-		p := filepath.Join(dir, "bin", "versitygw")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// startS3 starts a versitygw on a free port with bucket "lake"; the test
-// is skipped when versitygw is not installed (.ci/run installs it).
+// startS3 starts a versitygw with bucket "lake" (skips the test without it).
 func startS3(tb testing.TB) *s3Server {
 	tb.Helper()
-	bin := versitygwBinary()
-	if bin == "" {
-		tb.Skip("versitygw is not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 (.ci/run does)")
-	}
-	dir := tb.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "lake"), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	port := servertest.FreePort(tb)
-	s := &s3Server{endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir,
-		access: "lakeaccesskey0001", secret: "lakesecretkey-0123456789"}
-	cmd := exec.Command(bin, "--port", fmt.Sprintf("127.0.0.1:%d", port), "posix", dir)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.access, "ROOT_SECRET_KEY="+s.secret)
-	out := &servertest.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("versitygw did not start: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s := s3test.Start(tb, "lake")
+	return &s3Server{endpoint: s.Endpoint, dir: s.Dir, access: s.Access, secret: s.Secret}
 }
 
 // fakeWM is a watermark the test moves.
