@@ -241,3 +241,23 @@ func TestBackfill(t *testing.T) {
 		t.Fatalf("to before from: %d", code)
 	}
 }
+
+// A dir destination met by a server without -lake-dir fails visibly and
+// writes nothing (never under "/").
+func TestDirDestinationWithoutRoot(t *testing.T) {
+	db := migrated(t)
+	root := t.TempDir()
+	h := newHarness(t, db, "node-a", func(c *Config) { c.DirRoot, c.DirLocal = root, true })
+	id := h.mustCreate(t, "acme", map[string]any{"name": "dir", "target": map[string]any{"kind": "dir", "every": "100ms", "dir": map[string]any{"path": "x"}}})
+	h.stop()
+	h.start(t, nil) // no DirRoot
+	now := time.Now().UTC()
+	h.insert(t, now, events("acme", 3, now, 1), true)
+	code, out, raw := h.do(t, "acme", "GET", "/v1/lake/destinations/"+id, nil)
+	if code != http.StatusOK || out["status"].(map[string]any)["state"] != StateFailing || !strings.Contains(raw, "disabled") {
+		t.Fatalf("status without a root: %d %s", code, raw)
+	}
+	if _, err := os.Stat("/org/acme"); err == nil {
+		t.Fatal("wrote under /")
+	}
+}

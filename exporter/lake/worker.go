@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -35,6 +36,9 @@ func (s *Service) open(d def) *snapshot {
 	t, err := decodeTarget(plain)
 	if err != nil {
 		return &snapshot{d: d, err: err}
+	}
+	if t.Kind == "dir" && s.cfg.DirRoot == "" {
+		return &snapshot{d: d, t: t, err: errors.New(`"dir" destinations are disabled on this server (no -lake-dir)`)}
 	}
 	return &snapshot{d: d, t: t, loc: s.locate(t, d.org)}
 }
