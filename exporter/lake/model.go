@@ -88,6 +88,7 @@ var (
 	slValue     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	accountID   = regexp.MustCompile(`^[0-9]{12}$`)
 	templateTok = regexp.MustCompile(`\{[a-z]+\}`)
+	hostPort    = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 )
 
 var templateTokens = map[string]bool{"{org}": true, "{date}": true, "{day}": true, "{hour}": true}
@@ -142,6 +143,9 @@ func (t Target) normalize(cfg Config) (Target, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || len(s3.Endpoint) > maxFieldBytes {
 			return t, invalid("target.s3.endpoint", "must be a base URL such as https://s3.eu-west-1.amazonaws.com (no path, no credentials)")
+		}
+		if !hostPort.MatchString(u.Host) {
+			return t, invalid("target.s3.endpoint", "the host must be a name or an IP address (letters, digits, '.', '-', an optional :port)")
 		}
 		if u.Scheme == "http" && !cfg.AllowPrivate {
 			return t, invalid("target.s3.endpoint", "must use https")
