@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type config struct {
 	CursorKey      []byte // nil = random per start
 	StreamKey      string // base64; "" = DATA/stream.key
 	AllowPrivate   bool
+	LakeDir        string // "" = no "dir" data-lake destinations
 	Ingest         ingest.Config
 	KeyRefresh     time.Duration
 	Plans          schema.Plans
@@ -82,6 +84,7 @@ var options = []option{
 	{"cursor-key", "AUDITSTORE_CURSOR_KEY", "", "key signing paging cursors, at least 32 characters; give every instance the same one (empty: random per start, so cursors die with a restart)"},
 	{"stream-key", "AUDITSTORE_STREAM_KEY", "", "32 bytes, base64, sealing stream credentials; the same on every instance (empty: read or create DATA/stream.key)"},
 	{"allow-private-destinations", "AUDITSTORE_ALLOW_PRIVATE_DESTINATIONS", "false", "let streams deliver to loopback, private and link-local addresses, and plain http to them (on-premises, tests)"},
+	{"lake-dir", "AUDITSTORE_LAKE_DIR", "", "absolute directory (as ClickHouse sees it) under which data-lake \"dir\" destinations write; empty disables them"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
 }
@@ -158,6 +161,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	c.StreamKey = *vals["stream-key"]
 	if c.AllowPrivate, err = strconv.ParseBool(*vals["allow-private-destinations"]); err != nil {
 		return config{}, fmt.Errorf("-allow-private-destinations: want true or false")
+	}
+	if c.LakeDir = *vals["lake-dir"]; c.LakeDir != "" && !filepath.IsAbs(c.LakeDir) {
+		return config{}, fmt.Errorf("-lake-dir: want an absolute path, got %q", c.LakeDir)
 	}
 	c.AdminToken = *vals["admin-token"]
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

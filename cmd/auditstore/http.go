@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/exporter/lake"
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
@@ -31,6 +32,7 @@ type routes struct {
 	// bodyTimeout and writeTimeout bound reading bodies and writing answers.
 	bodyTimeout, writeTimeout time.Duration
 	limits                    limits
+	lakes                     *lake.Service
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -58,6 +60,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)))
 	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 5*time.Second)), tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
+	rt.lakes.Routes(api)
 	return r
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/exporter/lake"
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
@@ -184,10 +185,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	}
 	streamsDone := make(chan struct{})
 	go func() { streams.Run(bg); close(streamsDone) }()
+	lcfg := lake.DefaultConfig()
+	lcfg.Key, lcfg.AllowPrivate, lcfg.DirRoot, lcfg.DirLocal = key, cfg.AllowPrivate, cfg.LakeDir, b.engine != nil
+	lakes, err := lake.New(b.conn, pipe, rec, lcfg, log, reg)
+	if err != nil {
+		return err
+	}
+	lakesDone := make(chan struct{})
+	go func() { lakes.Run(bg); close(lakesDone) }()
 
 	h := newHealth(b, pipe, adminToken)
 	srv := &http.Server{
-		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams,
+		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams, lakes: lakes,
 			access:      newAccess(cfg, adminToken),
 			bodyTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.WriteTimeout, limits: lim}),
 		// No ReadTimeout or WriteTimeout: they would cut exports and cancel
@@ -221,6 +230,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	stopBG()
 	<-pipeDone
 	<-streamsDone
+	<-lakesDone
 	if err := pipe.Close(); err != nil {
 		log.Error("close write-ahead log", "error", err)
 	}

@@ -233,8 +233,9 @@ func TestUpgradeToMonthlyPartitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ran := mustMigrate(t, db); len(ran) != 1 || ran[0] != 7 {
-		t.Fatalf("applied %v, want [7]", ran)
+	// Up to 7 only: later migrations are not this test's business.
+	if ran, err := migrate.RunTo(ctx, db.Conn, quiet(), 7); err != nil || len(ran) != 1 || ran[0] != 7 {
+		t.Fatalf("applied %v (%v), want [7]", ran, err)
 	}
 	for _, st := range m7.Statements {
 		if err := migrate.Exec(ctx, db.Conn, st); err != nil {
