@@ -13,6 +13,7 @@ import (
 
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -37,6 +38,8 @@ type config struct {
 	Plans          schema.Plans
 	LogLevel       slog.Level
 	LogFormat      string
+	ConsoleOn      bool
+	Console        console.Config
 }
 
 // option documents one setting for flags, the environment and README.
@@ -69,6 +72,9 @@ var options = []option{
 	{"allow-private-destinations", "AUDITSTORE_ALLOW_PRIVATE_DESTINATIONS", "false", "let streams deliver to loopback, private and link-local addresses, and plain http to them (on-premises, tests)"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
+	{"console", "AUDITSTORE_CONSOLE", "true", "serve the web console at / (false: the API only)"},
+	{"console-frame-ancestors", "AUDITSTORE_CONSOLE_FRAME_ANCESTORS", "", "origins that may embed the console in a frame, space-separated (e.g. https://app.example.com); empty: none"},
+	{"console-trace-url", "AUDITSTORE_CONSOLE_TRACE_URL", "", "link from a trace id to your execution logs, with {traceId} in it (e.g. https://logs.example.com/?q={traceId})"},
 }
 
 // stringFlag is a flag kept as text; one whose default is true or false
@@ -140,6 +146,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	c.StreamKey = *vals["stream-key"]
 	if c.AllowPrivate, err = strconv.ParseBool(*vals["allow-private-destinations"]); err != nil {
 		return config{}, fmt.Errorf("-allow-private-destinations: want true or false")
+	}
+	if c.ConsoleOn, err = strconv.ParseBool(*vals["console"]); err != nil {
+		return config{}, fmt.Errorf("-console: want true or false")
+	}
+	c.Console = console.DefaultConfig()
+	c.Console.FrameAncestors = strings.Fields(*vals["console-frame-ancestors"])
+	c.Console.TraceURL = *vals["console-trace-url"]
+	if err := c.Console.Validate(); err != nil {
+		return config{}, err
 	}
 	c.AdminToken = *vals["admin-token"]
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

@@ -15,6 +15,7 @@ import (
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
@@ -27,6 +28,7 @@ type routes struct {
 	queries *query.Handler
 	exports *exporter.Exporter
 	streams *stream.Service
+	console *console.Handler // nil when the console is off
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -40,8 +42,16 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	r.GET("/readyz", h.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
+	if rt.console != nil {
+		for _, p := range rt.console.Paths() {
+			r.GET(p, gin.WrapH(rt.console))
+			r.HEAD(p, gin.WrapH(rt.console))
+		}
+	}
+
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
+	rt.tenants.ViewerRoutes(r, api)
 	rt.pipe.Routes(api, tenant.Require)
 	rt.queries.Routes(api)
 	rt.exports.Routes(api, tenant.Require)

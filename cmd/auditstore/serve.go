@@ -22,6 +22,7 @@ import (
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
@@ -168,9 +169,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	streamsDone := make(chan struct{})
 	go func() { streams.Run(bg); close(streamsDone) }()
 
+	rt := routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams}
+	if cfg.ConsoleOn {
+		if rt.console, err = console.New(cfg.Console); err != nil {
+			return err
+		}
+	}
 	h := newHealth(b, pipe)
 	srv := &http.Server{
-		Handler:           newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams}),
+		Handler:           newRouter(log, h, reg, rt),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

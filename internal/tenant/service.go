@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,8 @@ type Service struct {
 	misses map[string]struct{} // well-formed key ids not found since the last refresh
 
 	writeMu sync.Mutex // serializes org and key changes made by this instance
+
+	viewers viewerCache // embedded viewers' sessions (viewer.go)
 }
 
 const maxMisses = 10000
@@ -130,6 +133,9 @@ var (
 func (s *Service) Authenticate(ctx context.Context, token string) (schema.Principal, error) {
 	if token == "" {
 		return schema.Principal{}, errNoCredential
+	}
+	if strings.HasPrefix(token, viewerSessionPrefix) {
+		return s.authenticateViewer(ctx, token)
 	}
 	id, hash, ok := parseToken(token)
 	if !ok {
