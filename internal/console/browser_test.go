@@ -219,7 +219,7 @@ func (p *page) downloads(dir string) {
 func (p *page) signIn(key string) {
 	p.t.Helper()
 	p.run(chromedp.Navigate(p.base+"/"), chromedp.WaitVisible(css("#key")))
-	p.after(true, chromedp.SendKeys(css("#key"), key), chromedp.Submit(css("#signin-form")))
+	p.after(true, chromedp.SendKeys(css("#key"), key), chromedp.Click(css("#signin-form button[type=submit]")))
 }
 
 // apiIDs lists the ids GET path answers (a list endpoint) with key.

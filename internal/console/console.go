@@ -5,6 +5,8 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -59,6 +62,7 @@ func (c Config) Validate() error {
 // Handler serves the console's files; mount it at "/".
 type Handler struct {
 	files   fs.FS
+	gz      map[string][]byte // gzip of each file, made once
 	csp     string
 	frames  bool
 	setting []byte // /console-config.json
@@ -80,7 +84,44 @@ func New(cfg Config) (*Handler, error) {
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors " + anc
 	setting, _ := json.Marshal(map[string]any{"traceUrl": cfg.TraceURL})
-	return &Handler{files: files, csp: csp, frames: len(cfg.FrameAncestors) > 0, setting: setting}, nil
+	gz, err := compress(files)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{files: files, gz: gz, csp: csp, frames: len(cfg.FrameAncestors) > 0, setting: setting}, nil
+}
+
+// compress gzips every file once, at start.
+func compress(files fs.FS) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = w.Write(b)
+		if err := w.Close(); err != nil {
+			return err
+		}
+		out[name] = buf.Bytes()
+		return nil
+	})
+	return out, err
+}
+
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // Paths are the paths the handler serves: the page, its files and its
@@ -130,5 +171,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", ct)
 	// The files change only with the binary: revalidate, never guess.
 	hd.Set("Cache-Control", "no-cache")
+	hd.Set("Vary", "Accept-Encoding")
+	if z, ok := h.gz[name]; ok && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		hd.Set("Content-Encoding", "gzip")
+		b = z
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method == http.MethodHead {
+		return
+	}
 	_, _ = w.Write(b)
 }
