@@ -4,14 +4,16 @@ const S = window.sessionStorage;
 const KEY = 'auditstore.credential';
 const SESSION = 'auditstore.readSession';
 const KIND = 'auditstore.kind';
+const SCOPE = 'auditstore.scope';
 
 export const auth = {
   get token() { return S.getItem(KEY); },
   get kind() { return S.getItem(KIND) || 'key'; },
   get session() { return S.getItem(SESSION); },
-  set(token, kind) { S.setItem(KEY, token); S.setItem(KIND, kind); },
+  get scope() { try { return JSON.parse(S.getItem(SCOPE)) || {}; } catch { return {}; } },
+  set(token, kind, scope) { S.setItem(KEY, token); S.setItem(KIND, kind); if (scope) S.setItem(SCOPE, JSON.stringify(scope)); },
   setSession(s) { S.setItem(SESSION, s); },
-  clear() { S.removeItem(KEY); S.removeItem(SESSION); S.removeItem(KIND); },
+  clear() { for (const k of [KEY, SESSION, KIND, SCOPE]) S.removeItem(k); },
 };
 
 export class APIError extends Error {

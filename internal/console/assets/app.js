@@ -26,7 +26,8 @@ async function render() {
   $('log').hidden = !signedIn || path !== '/log';
   $('streams').hidden = !signedIn || path !== '/streams';
   if (!signedIn) { $('key').focus(); return; }
-  $('who').textContent = auth.kind === 'viewer' ? 'Viewer session' : 'API key';
+  const scope = Object.entries(auth.scope).map(([k, v]) => `${k}=${v}`).join(', ');
+  $('who').textContent = auth.kind === 'viewer' ? `Viewer session${scope ? ' · limited to ' + scope : ''}` : 'API key';
   for (const a of document.querySelectorAll('#nav a')) a.setAttribute('aria-current', a.getAttribute('href') === '#' + path ? 'page' : 'false');
   if (!log) log = new LogPage($('log'), new Drawer($('drawer'), config));
   if (path === '/streams') {
@@ -55,7 +56,7 @@ async function main() {
     auth.clear();
     try {
       const s = await exchangeViewerToken(m[1]);
-      auth.set(s.session, 'viewer');
+      auth.set(s.session, 'viewer', s.filters || {});
     } catch (e) {
       $('signin-error').textContent = `Viewer sign-in failed: ${e.message}`;
     }
