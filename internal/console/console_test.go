@@ -325,7 +325,7 @@ func testAccess(t *testing.T, s *servertest.Server, p *page, key, consoleKeyID s
 	// The console signed in with the admin key: count the reads of that key.
 	before := count("eventType=audit-log.query&actorId=" + consoleKeyID)
 	p.after(true, p.goHash("#/log?projectId=p2"))
-	time.Sleep(6 * time.Second)                                         // one live poll
+	time.Sleep(6 * time.Second) // one live poll
 	if after := count("eventType=audit-log.query&actorId=" + consoleKeyID); after != before {
 		t.Fatalf("audit-log.query %d → %d: the console's reads were recorded one by one", before, after)
 	}
