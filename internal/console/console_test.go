@@ -47,6 +47,7 @@ func TestConsole(t *testing.T) {
 	t.Run("HostileDataIsText", func(t *testing.T) { p.t = t; testHostile(t, p) })
 	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all) })
 	t.Run("ReadSessions", func(t *testing.T) { testReadSessions(t, s, read, keys["admin"]) })
+	t.Run("Live", func(t *testing.T) { p.t = t; testLive(t, s, p, keys["ingest"]) })
 	t.Run("Streams", func(t *testing.T) { p.t = t; testStreams(t, p) })
 	t.Run("Viewer", func(t *testing.T) { p.t = t; testViewer(t, s, b, keys) })
 	t.Run("PhoneAndDark", func(t *testing.T) {
@@ -517,4 +518,30 @@ func testReadSessions(t *testing.T, s *servertest.Server, read, admin string) {
 	if q := count(); q != q0+3 {
 		t.Fatalf("a read in its key's session was recorded: %d, want %d", q, q0+3)
 	}
+}
+
+// testLive: new events appear on top while the user is at the top of the
+// first page; scrolled down, they wait behind a banner.
+func testLive(t *testing.T, s *servertest.Server, p *page, ingest string) {
+	p.after(true, p.goHash("#/log?resourceType=secret"))
+	event := func(id string) []byte {
+		return []byte(`{"id":"` + id + `","event":{"type":"secret.rotate"},"actor":{"type":"user","metadata":{"userId":"u-erin","email":"erin@example.com"}},"resource":{"type":"secret","id":"s1"}}` + "\n")
+	}
+	first := "00000000-0000-4000-8000-00000000a001"
+	s.Ingest(t, ingest, event(first))
+	p.waitJS(`(document.querySelector('#events tbody tr[data-id]') || {}).dataset?.id === '` + first + `'`)
+	var fresh bool
+	p.eval(`document.querySelector('#events tbody tr[data-id]').classList.contains('fresh')`, &fresh)
+	if !fresh {
+		t.Fatal("the new event is not marked as new")
+	}
+	p.run(js(`window.scrollTo(0, document.body.scrollHeight)`))
+	second := "00000000-0000-4000-8000-00000000a002"
+	s.Ingest(t, ingest, event(second))
+	p.waitJS(`!document.getElementById('live-banner').hidden`)
+	if slices.Contains(p.rows(), second) {
+		t.Fatal("the table changed under a reader scrolled down")
+	}
+	p.run(chromedp.Click(css("#live-banner")))
+	p.waitJS(`(document.querySelector('#events tbody tr[data-id]') || {}).dataset?.id === '` + second + `'`)
 }
