@@ -38,6 +38,7 @@ type config struct {
 	Plans          schema.Plans
 	LogLevel       slog.Level
 	LogFormat      string
+	MaxPageOffset  int
 	ConsoleOn      bool
 	Console        console.Config
 }
@@ -72,6 +73,7 @@ var options = []option{
 	{"allow-private-destinations", "AUDITSTORE_ALLOW_PRIVATE_DESTINATIONS", "false", "let streams deliver to loopback, private and link-local addresses, and plain http to them (on-premises, tests)"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
+	{"max-page-offset", "AUDITSTORE_MAX_PAGE_OFFSET", "100000", "how deep page mode reaches ((page-1)*limit); deeper pages follow the cursor"},
 	{"console", "AUDITSTORE_CONSOLE", "true", "serve the web console at / (false: the API only)"},
 	{"console-frame-ancestors", "AUDITSTORE_CONSOLE_FRAME_ANCESTORS", "", "origins that may embed the console in a frame, space-separated (e.g. https://app.example.com); empty: none"},
 	{"console-trace-url", "AUDITSTORE_CONSOLE_TRACE_URL", "", "link from a trace id to your execution logs, with {traceId} in it (e.g. https://logs.example.com/?q={traceId})"},
@@ -153,6 +155,10 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	c.Console = console.DefaultConfig()
 	c.Console.FrameAncestors = strings.Fields(*vals["console-frame-ancestors"])
 	c.Console.TraceURL = *vals["console-trace-url"]
+	if c.MaxPageOffset, err = strconv.Atoi(*vals["max-page-offset"]); err != nil || c.MaxPageOffset < 0 {
+		return config{}, fmt.Errorf("-max-page-offset: want a whole number of events, at least 0")
+	}
+	c.Console.MaxOffset = c.MaxPageOffset
 	if err := c.Console.Validate(); err != nil {
 		return config{}, err
 	}

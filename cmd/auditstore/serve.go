@@ -144,7 +144,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	go func() { pipe.Run(bg); close(pipeDone) }()
 
 	qcfg := query.DefaultConfig()
-	qcfg.CursorKey = cfg.CursorKey
+	qcfg.CursorKey, qcfg.MaxOffset = cfg.CursorKey, cfg.MaxPageOffset
 	queries, err := query.New(b.conn, rec, qcfg, log)
 	if err != nil {
 		return err

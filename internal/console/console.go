@@ -33,10 +33,13 @@ type Config struct {
 	// execution-log tool, with {traceId} where the id goes, e.g.
 	// "https://logs.example.com/search?trace={traceId}". Empty: no link-out.
 	TraceURL string
+	// MaxOffset is how deep the API's page mode reaches (its MaxOffset):
+	// the console follows the cursor beyond. Default 100,000.
+	MaxOffset int
 }
 
 // DefaultConfig returns the defaults: not embeddable, no trace link-out.
-func DefaultConfig() Config { return Config{} }
+func DefaultConfig() Config { return Config{MaxOffset: 100_000} }
 
 // Validate reports a setting that cannot work.
 func (c Config) Validate() error {
@@ -49,6 +52,9 @@ func (c Config) Validate() error {
 			u.RawQuery != "" || u.User != nil || strings.ContainsAny(a, " ;,'\"") {
 			return fmt.Errorf("console: frame ancestor %q is not an origin like https://app.example.com or 'self'", a)
 		}
+	}
+	if c.MaxOffset < 0 {
+		return errors.New("console: max offset must not be negative")
 	}
 	if c.TraceURL != "" {
 		u, err := url.Parse(strings.ReplaceAll(c.TraceURL, "{traceId}", "x"))
@@ -83,7 +89,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors " + anc
-	setting, _ := json.Marshal(map[string]any{"traceUrl": cfg.TraceURL})
+	setting, _ := json.Marshal(map[string]any{"traceUrl": cfg.TraceURL, "maxOffset": cfg.MaxOffset})
 	gz, err := compress(files)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,9 @@ import (
 // server, comparing what the page shows with what the API answers.
 func TestConsole(t *testing.T) {
 	chromium(t)
-	s := servertest.Start(t, "-allow-private-destinations", "-console-trace-url", "https://logs.example.com/search?trace={traceId}")
+	// Page mode reaches 50 events deep here, so that the cursor takes over
+	// at page 4 of 25.
+	s := servertest.Start(t, "-allow-private-destinations", "-max-page-offset", "50", "-console-trace-url", "https://logs.example.com/search?trace={traceId}")
 	keys := s.Org(t, "acme", "ingest", "read", "admin")
 	read := keys["read"]
 	seed(t, s, keys["ingest"], time.Now().UTC())
@@ -47,6 +49,7 @@ func TestConsole(t *testing.T) {
 	t.Run("HostileDataIsText", func(t *testing.T) { p.t = t; testHostile(t, p) })
 	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all) })
 	t.Run("ReadSessions", func(t *testing.T) { testReadSessions(t, s, read, keys["admin"]) })
+	t.Run("CursorPastPageLimit", func(t *testing.T) { p.t = t; testCursorPaging(t, s, p, read) })
 	t.Run("Live", func(t *testing.T) { p.t = t; testLive(t, s, p, keys["ingest"]) })
 	t.Run("Streams", func(t *testing.T) { p.t = t; testStreams(t, p) })
 	t.Run("Viewer", func(t *testing.T) { p.t = t; testViewer(t, s, b, keys) })
@@ -544,4 +547,33 @@ func testLive(t *testing.T, s *servertest.Server, p *page, ingest string) {
 	}
 	p.run(chromedp.Click(css("#live-banner")))
 	p.waitJS(`(document.querySelector('#events tbody tr[data-id]') || {}).dataset?.id === '` + second + `'`)
+}
+
+// testCursorPaging: past the depth of page mode, Next follows the API's
+// cursor, and the page still says "Page X of Y (Z total)".
+func testCursorPaging(t *testing.T, s *servertest.Server, p *page, key string) {
+	p.after(false, p.goHash("#/log?limit=25"))
+	for i := 0; i < 3; i++ {
+		p.after(false, chromedp.Click(css("#next")))
+	}
+	q := p.hashParams()
+	if q.Get("cursor") == "" || q.Get("page") != "4" {
+		t.Fatalf("page 4 is not read by cursor: %v", q)
+	}
+	code, out := s.Do(t, "GET", "/v1/events?limit=25&page=3", key, nil)
+	var page3 struct {
+		NextCursor   string
+		Total, Pages int
+	}
+	if err := json.Unmarshal(out, &page3); code != 200 || err != nil || page3.NextCursor == "" || page3.Pages != 4 {
+		t.Fatalf("page 3: %d %s", code, out)
+	}
+	want, _, _ := apiList(t, s, key, "/v1/events?limit=25&cursor="+url.QueryEscape(page3.NextCursor))
+	sameIDs(t, "page 4 by cursor", p.rows(), want)
+	if got, w := p.text("#pageinfo"), fmt.Sprintf("Page 4 of 4 (%d total)", page3.Total); got != w {
+		t.Fatalf("page info %q, want %q", got, w)
+	}
+	p.after(false, chromedp.Click(css("#prev")))
+	want, _, _ = apiList(t, s, key, "/v1/events?limit=25&page=3")
+	sameIDs(t, "back to page 3", p.rows(), want)
 }

@@ -29,7 +29,7 @@ async function render() {
   const scope = Object.entries(auth.scope).map(([k, v]) => `${k}=${v}`).join(', ');
   $('who').textContent = auth.kind === 'viewer' ? `Viewer session${scope ? ' · limited to ' + scope : ''}` : 'API key';
   for (const a of document.querySelectorAll('#nav a')) a.setAttribute('aria-current', a.getAttribute('href') === '#' + path ? 'page' : 'false');
-  if (!log) log = new LogPage($('log'), new Drawer($('drawer'), config));
+  if (!log) log = new LogPage($('log'), new Drawer($('drawer'), config), config);
   if (path === '/streams') {
     log.hide();
     if (!streams) streams = new StreamsPage($('streams'));

@@ -7,14 +7,14 @@ import { renderTable, loadColumns, saveColumns, columnChooser } from './table.js
 import { renderSummary } from './summary.js';
 import { exportControls } from './export.js';
 
-// MAX_OFFSET is how deep page mode reaches (the server's default); deeper
-// pages follow the API's cursor.
-const MAX_OFFSET = 100000;
 const LIVE_MS = 5000;
 const CURSORS = 'auditstore.cursors';
 
 export class LogPage {
-  constructor(node, drawer) {
+  // config.maxOffset is how deep the API's page mode reaches; deeper pages
+  // follow its cursor.
+  constructor(node, drawer, config) {
+    this.maxOffset = config.maxOffset ?? 100000;
     this.node = node;
     this.drawer = drawer;
     this.params = new URLSearchParams();
@@ -141,7 +141,7 @@ export class LogPage {
     const all = this.cursorsFor();
     const mine = all[key] || {};
     let cursor = null;
-    if ((n - 1) * limit > MAX_OFFSET) {
+    if ((n - 1) * limit > this.maxOffset) {
       cursor = d > 0 ? r.nextCursor : mine[n];
       if (!cursor) return;
       mine[n] = cursor;
