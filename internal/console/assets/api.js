@@ -5,15 +5,22 @@ const KEY = 'auditstore.credential';
 const SESSION = 'auditstore.readSession';
 const KIND = 'auditstore.kind';
 const SCOPE = 'auditstore.scope';
+const CAPS = 'auditstore.capabilities';
 
 export const auth = {
   get token() { return S.getItem(KEY); },
   get kind() { return S.getItem(KIND) || 'key'; },
   get session() { return S.getItem(SESSION); },
   get scope() { try { return JSON.parse(S.getItem(SCOPE)) || {}; } catch { return {}; } },
-  set(token, kind, scope) { S.setItem(KEY, token); S.setItem(KIND, kind); if (scope) S.setItem(SCOPE, JSON.stringify(scope)); },
+  // canExport is false for a viewer session without the export capability.
+  get canExport() { return this.kind !== 'viewer' || S.getItem(CAPS) === null || (S.getItem(CAPS) || '').split(',').includes('export'); },
+  set(token, kind, scope, caps) {
+    S.setItem(KEY, token); S.setItem(KIND, kind);
+    if (scope) S.setItem(SCOPE, JSON.stringify(scope));
+    if (caps) S.setItem(CAPS, caps.join(','));
+  },
   setSession(s) { S.setItem(SESSION, s); },
-  clear() { for (const k of [KEY, SESSION, KIND, SCOPE]) S.removeItem(k); },
+  clear() { for (const k of [KEY, SESSION, KIND, SCOPE, CAPS]) S.removeItem(k); },
 };
 
 export class APIError extends Error {

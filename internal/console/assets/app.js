@@ -56,7 +56,7 @@ async function main() {
     auth.clear();
     try {
       const s = await exchangeViewerToken(m[1]);
-      auth.set(s.session, 'viewer', s.filters || {});
+      auth.set(s.session, 'viewer', s.filters || {}, s.capabilities || []);
     } catch (e) {
       $('signin-error').textContent = `Viewer sign-in failed: ${e.message}`;
     }

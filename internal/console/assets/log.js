@@ -1,6 +1,6 @@
 // The audit log page: filter bar, summary, table, paging, live updates.
 import { el } from './dom.js';
-import { request } from './api.js';
+import { request, auth } from './api.js';
 import { go, filters, withFilter } from './state.js';
 import { FilterBar } from './filters.js';
 import { renderTable, loadColumns, saveColumns, columnChooser } from './table.js';
@@ -39,7 +39,7 @@ export class LogPage {
       this.summary,
       el('div', { className: 'toolbar' },
         el('label', { className: 'check' }, this.live, 'Live'), this.banner,
-        exportControls(() => this.params), this.chooser, this.limit),
+        auth.canExport ? exportControls(() => this.params) : null, this.chooser, this.limit),
       this.error,
       el('div', { className: 'scroll' }, this.table),
       el('nav', { className: 'pager', 'aria-label': 'Pages' }, this.prev, this.status, this.next));
