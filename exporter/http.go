@@ -20,7 +20,7 @@ type Guard func(schema.Permission) gin.HandlerFunc
 
 // Routes registers GET /v1/export on r, which already authenticates.
 func (x *Exporter) Routes(r gin.IRouter, require Guard) {
-	r.GET("/v1/export", require(schema.PermReadEvents), x.handleExport)
+	r.GET("/v1/export", require(schema.PermExport), x.handleExport)
 }
 
 func (x *Exporter) handleExport(c *gin.Context) {

@@ -104,7 +104,7 @@ func where(b *builder, org string, f schema.Filter) []string {
 	for i, m := range f.Metadata {
 		conds = append(conds, metadataMatch(b, i, m))
 	}
-	return conds
+	return append(conds, scopeConds(b, f)...)
 }
 
 // emailSearch returns the conditions of the search-box forms: a prefix or

@@ -109,6 +109,12 @@ func binding(org string, f schema.Filter, s schema.Sort) [sha256.Size]byte {
 	for _, m := range f.Metadata {
 		list(m.Key(), m.Values)
 	}
+	list("excludeTypes", f.ExcludeTypes)
+	for _, field := range schema.MatchFields {
+		if vs, ok := f.Scope[field]; ok {
+			list("scope."+string(field), vs)
+		}
+	}
 	put(paramSort, string(s.By), strconv.FormatBool(s.Desc))
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])

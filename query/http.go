@@ -56,7 +56,10 @@ func (h *Handler) Routes(r gin.IRouter) {
 	g.GET("/v1/traces/:traceId/events", h.traceEvents)
 	g.GET("/v1/event-types", h.eventTypes)
 	g.GET("/v1/aggregates", h.aggregates)
+	g.POST("/v1/read-sessions", h.startSession)
 }
+
+func randRead(b []byte) { _, _ = rand.Read(b) } // never fails (crypto/rand)
 
 // request is what every handler starts from: the caller and the parsed
 // query string.
@@ -73,6 +76,9 @@ func (h *Handler) begin(c *gin.Context) (*request, bool) {
 	if err != nil {
 		_ = c.Error(err)
 		return nil, false
+	}
+	if who.Viewer != nil {
+		p.scope = who.Viewer.Scope
 	}
 	return &request{c: c, who: who, p: p, path: map[string]string{}}, true
 }
@@ -93,6 +99,9 @@ func (h *Handler) ready(r *request) bool {
 	if err := r.p.err(); err != nil {
 		_ = r.c.Error(err)
 		return false
+	}
+	if h.inSession(r) {
+		return true
 	}
 	md := map[string]any{"endpoint": r.c.Request.Method + " " + r.c.FullPath()}
 	if len(r.path) > 0 {
@@ -227,7 +236,7 @@ func (h *Handler) getEvent(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	if len(rows) == 0 {
+	if len(rows) == 0 || (r.who.Viewer != nil && !inScope(r.who.Viewer.Scope, &rows[0].row)) {
 		_ = c.Error(schema.NotFound("event_not_found", "no event with this id in your org (it may have expired)"))
 		return
 	}

@@ -53,10 +53,11 @@ var enumerated = map[schema.Field]bool{
 // parser reads the query parameters of one request; problems accumulate
 // and err reports them all, naming each parameter.
 type parser struct {
-	q    url.Values
-	cfg  Config
-	used map[string]bool
-	errs []schema.FieldError
+	q     url.Values
+	cfg   Config
+	scope map[schema.Field][]string // the caller's fixed scope (a viewer's)
+	used  map[string]bool
+	errs  []schema.FieldError
 }
 
 // newParser parses a raw query string.
@@ -174,6 +175,7 @@ func (p *parser) filter(pathFields ...schema.Field) schema.Filter {
 		p.bad(paramTo, "range", "must be after from")
 	}
 	p.metadata(&f)
+	p.access(&f)
 	f.Normalize()
 	return f
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/schema"
 )
 
 // Selection compiles the filter parameters of a bulk read (the export
@@ -22,6 +23,9 @@ func (h *Handler) Selection(ctx context.Context, org string, q url.Values) (sour
 	p, err := newParser(q.Encode(), h.cfg)
 	if err != nil {
 		return "", "", nil, nil, err
+	}
+	if who, ok := schema.PrincipalFrom(ctx); ok && who.Viewer != nil {
+		p.scope = who.Viewer.Scope
 	}
 	f := p.filter()
 	if err := p.err(); err != nil {

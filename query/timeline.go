@@ -17,7 +17,7 @@ type keyLookup struct {
 // lookupFor returns the key f amounts to, when f is that key alone (and a
 // time range).
 func lookupFor(f schema.Filter) (keyLookup, bool) {
-	if len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) > 0 {
+	if len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata)+len(f.Scope) > 0 {
 		return keyLookup{}, false
 	}
 	rt, rid, aid := f.Match[schema.FieldResourceType], f.Match[schema.FieldResourceID], f.Match[schema.FieldActorID]
@@ -25,7 +25,9 @@ func lookupFor(f schema.Filter) (keyLookup, bool) {
 	case len(f.Match) == 2 && len(rt) == 1 && len(rid) == 1:
 		// A resource type matches EventTypePattern: it holds no '/'.
 		return keyLookup{schema.KeyResource, rt[0] + "/" + rid[0]}, true
-	case len(f.Match) == 1 && len(aid) == 1:
+	case len(f.Match) == 1 && len(aid) == 1 && len(f.ExcludeTypes) == 0:
+		// Access records have an actor but no resource: only the resource
+		// timeline may ignore ExcludeTypes.
 		return keyLookup{schema.KeyActor, aid[0]}, true
 	}
 	return keyLookup{}, false

@@ -131,6 +131,13 @@ type Filter struct {
 	From, To time.Time
 	// Metadata conditions all hold (AND across keys).
 	Metadata []MetadataMatch
+	// ExcludeTypes are event types left out (the access records, unless a
+	// request asks for them).
+	ExcludeTypes []string
+	// Scope holds the fixed conditions of the caller's credential (a
+	// viewer's, see Viewer): per field, the values allowed, AND-ed with
+	// Match.
+	Scope map[Field][]string
 }
 
 // Add appends values to the Match list of f.
@@ -152,6 +159,10 @@ func (f *Filter) Normalize() {
 			continue
 		}
 		f.Match[k] = sortedSet(vs)
+	}
+	f.ExcludeTypes = sortedSet(f.ExcludeTypes)
+	for k, vs := range f.Scope {
+		f.Scope[k] = sortedSet(vs)
 	}
 	f.EmailPrefixes = sortedSet(f.EmailPrefixes)
 	f.EmailContains = sortedSet(f.EmailContains)

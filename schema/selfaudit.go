@@ -50,9 +50,15 @@ func (a Attribution) Event(typ string, res *Resource, md map[string]any, now tim
 		e.Event.Metadata, _ = json.Marshal(md) // maps of plain values always marshal
 	}
 	p := a.Principal
-	if p.Operator {
+	switch {
+	case p.Operator:
 		e.Actor = Actor{Type: "platform", Metadata: json.RawMessage(`{"name":"operator"}`)}
-	} else {
+	case p.Viewer != nil:
+		// An embedded viewer is one of the org's own users.
+		e.Actor.Type = "user"
+		e.Actor.Metadata, _ = json.Marshal(map[string]string{"userId": p.Viewer.UserID, "viewerSession": p.Viewer.SessionID})
+		e.OrgID = p.OrgID
+	default:
 		e.Actor.Type = "apiKey"
 		e.Actor.Metadata, _ = json.Marshal(map[string]string{"keyId": p.KeyID, "role": string(p.Role)})
 		e.OrgID = p.OrgID

@@ -17,6 +17,8 @@ const (
 	RoleIngest Role = "ingest"
 	RoleRead   Role = "read"
 	RoleAdmin  Role = "admin"
+	// RoleViewer is an embedded viewer's session, never an API key's role.
+	RoleViewer Role = "viewer"
 )
 
 // Roles lists the valid roles.
@@ -38,16 +40,17 @@ type Permission string
 
 // The permissions, one per endpoint family.
 const (
-	PermWriteEvents Permission = "events:write" // POST /v1/events
-	PermReadEvents  Permission = "events:read"  // queries, aggregates, exports
-	PermManageOrg   Permission = "org:manage"   // the org's keys and streams
-	PermOperate     Permission = "orgs:operate" // create orgs, change plans (operator only)
+	PermWriteEvents Permission = "events:write"  // POST /v1/events
+	PermReadEvents  Permission = "events:read"   // queries, aggregates
+	PermExport      Permission = "events:export" // exports
+	PermManageOrg   Permission = "org:manage"    // the org's keys and streams
+	PermOperate     Permission = "orgs:operate"  // create orgs, change plans (operator only)
 )
 
 var rolePermissions = map[Role][]Permission{
 	RoleIngest: {PermWriteEvents},
-	RoleRead:   {PermReadEvents},
-	RoleAdmin:  {PermReadEvents, PermManageOrg},
+	RoleRead:   {PermReadEvents, PermExport},
+	RoleAdmin:  {PermReadEvents, PermExport, PermManageOrg},
 }
 
 // Principal is who is calling: an org's API key, or the operator (the admin
@@ -57,6 +60,9 @@ type Principal struct {
 	Role     Role   // "" for the operator
 	KeyID    string // "" for the operator
 	Operator bool
+	// Viewer is set for an embedded viewer's session (Role is then
+	// RoleViewer): its scope and capabilities.
+	Viewer *Viewer
 }
 
 // Can reports whether p holds perm.
@@ -65,6 +71,9 @@ func (p Principal) Can(perm Permission) bool {
 		// The operator manages orgs and their keys (CanManage) but holds no
 		// org-scoped permission: it reads no events and owns no streams.
 		return perm == PermOperate
+	}
+	if p.Viewer != nil {
+		return perm == PermReadEvents && p.Viewer.Read || perm == PermExport && p.Viewer.Export
 	}
 	for _, have := range rolePermissions[p.Role] {
 		if have == perm {

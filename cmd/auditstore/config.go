@@ -14,6 +14,7 @@ import (
 
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -45,6 +46,9 @@ type config struct {
 	// the writing of an answer (an export's progress).
 	BodyReadTimeout, WriteTimeout time.Duration
 	Limits                        limits
+	MaxPageOffset                 int
+	ConsoleOn                     bool
+	Console                       console.Config
 }
 
 // option documents one setting for flags, the environment and README.
@@ -87,6 +91,10 @@ var options = []option{
 	{"lake-dir", "AUDITSTORE_LAKE_DIR", "", "absolute directory (as ClickHouse sees it) under which data-lake \"dir\" destinations write; empty disables them"},
 	{"log-level", "AUDITSTORE_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "AUDITSTORE_LOG_FORMAT", "text", "log format: text or json"},
+	{"max-page-offset", "AUDITSTORE_MAX_PAGE_OFFSET", "100000", "how deep page mode reaches ((page-1)*limit); deeper pages follow the cursor"},
+	{"console", "AUDITSTORE_CONSOLE", "true", "serve the web console at / (false: the API only)"},
+	{"console-frame-ancestors", "AUDITSTORE_CONSOLE_FRAME_ANCESTORS", "", "origins that may embed the console in a frame, space-separated (e.g. https://app.example.com); empty: none"},
+	{"console-trace-url", "AUDITSTORE_CONSOLE_TRACE_URL", "", "link from a trace id to your execution logs, with {traceId} in it (e.g. https://logs.example.com/?q={traceId})"},
 }
 
 // stringFlag is a flag kept as text; one whose default is true or false
@@ -164,6 +172,19 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if c.LakeDir = *vals["lake-dir"]; c.LakeDir != "" && !filepath.IsAbs(c.LakeDir) {
 		return config{}, fmt.Errorf("-lake-dir: want an absolute path, got %q", c.LakeDir)
+	}
+	if c.ConsoleOn, err = strconv.ParseBool(*vals["console"]); err != nil {
+		return config{}, fmt.Errorf("-console: want true or false")
+	}
+	c.Console = console.DefaultConfig()
+	c.Console.FrameAncestors = strings.Fields(*vals["console-frame-ancestors"])
+	c.Console.TraceURL = *vals["console-trace-url"]
+	if c.MaxPageOffset, err = strconv.Atoi(*vals["max-page-offset"]); err != nil || c.MaxPageOffset < 0 {
+		return config{}, fmt.Errorf("-max-page-offset: want a whole number of events, at least 0")
+	}
+	c.Console.MaxOffset = c.MaxPageOffset
+	if err := c.Console.Validate(); err != nil {
+		return config{}, err
 	}
 	c.AdminToken = *vals["admin-token"]
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

@@ -16,6 +16,7 @@ import (
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/ingest"
 
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
@@ -33,6 +34,7 @@ type routes struct {
 	bodyTimeout, writeTimeout time.Duration
 	limits                    limits
 	lakes                     *lake.Service
+	console                   *console.Handler // nil when the console is off
 }
 
 func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
@@ -53,8 +55,16 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 		r.GET("/metrics", rt.access.metricsAuth, gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	}
 
+	if rt.console != nil {
+		for _, p := range rt.console.Paths() {
+			r.GET(p, gin.WrapH(rt.console))
+			r.HEAD(p, gin.WrapH(rt.console))
+		}
+	}
+
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
+	rt.tenants.ViewerRoutes(r, api)
 	rt.pipe.Routes(api, tenant.Require)
 	// Reads are limited per org, and wait for nothing: beyond, 429.
 	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)))

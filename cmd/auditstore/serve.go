@@ -23,6 +23,7 @@ import (
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
@@ -151,7 +152,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	go func() { pipe.Run(bg); close(pipeDone) }()
 
 	qcfg := query.DefaultConfig()
-	qcfg.CursorKey, qcfg.QueryTimeout, qcfg.MaxPageBytes = cfg.CursorKey, lim.QueryTimeout, lim.MaxPageBytes
+	qcfg.CursorKey, qcfg.QueryTimeout, qcfg.MaxPageBytes, qcfg.MaxOffset = cfg.CursorKey, lim.QueryTimeout, lim.MaxPageBytes, cfg.MaxPageOffset
 	queries, err := query.New(pool.query, rec, qcfg, log)
 	if err != nil {
 		return err
@@ -194,11 +195,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	lakesDone := make(chan struct{})
 	go func() { lakes.Run(bg); close(lakesDone) }()
 
+	rt := routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams, lakes: lakes,
+		access:      newAccess(cfg, adminToken),
+		bodyTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.WriteTimeout, limits: lim}
+	if cfg.ConsoleOn {
+		if rt.console, err = console.New(cfg.Console); err != nil {
+			return err
+		}
+	}
 	h := newHealth(b, pipe, adminToken)
 	srv := &http.Server{
-		Handler: newRouter(log, h, reg, routes{tenants: tenants, pipe: pipe, queries: queries, exports: exports, streams: streams, lakes: lakes,
-			access:      newAccess(cfg, adminToken),
-			bodyTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.WriteTimeout, limits: lim}),
+		Handler: newRouter(log, h, reg, rt),
 		// No ReadTimeout or WriteTimeout: they would cut exports and cancel
 		// long requests; httpx.Deadlines bounds each request instead.
 		ReadHeaderTimeout: 10 * time.Second,

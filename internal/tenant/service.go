@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,6 +98,8 @@ type Service struct {
 	lookups *addrLimiter   // ClickHouse key lookups per client address
 
 	writeMu sync.Mutex // serializes org and key changes made by this instance
+
+	viewers viewerCache // embedded viewers' sessions (viewer.go)
 }
 
 // New returns a service reading conn; call Refresh (or Run) before use.
@@ -207,6 +210,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (schema.Princi
 func (s *Service) AuthenticateFrom(ctx context.Context, token, addr string) (schema.Principal, error) {
 	if token == "" {
 		return schema.Principal{}, errNoCredential
+	}
+	if strings.HasPrefix(token, viewerSessionPrefix) {
+		return s.authenticateViewer(ctx, token)
 	}
 	id, hash, ok := parseToken(token)
 	if !ok {

@@ -16,6 +16,7 @@ FROM (
       WHERE org_id = {org:String}
         AND expires_at > now64(3)
         AND resource_type = {resourceType0:String}
+        AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
       GROUP BY k0, k1, t
     )
   )
@@ -25,6 +26,10 @@ ORDER BY t ASC, is_top DESC, n DESC, g0 ASC, g1 ASC
 LIMIT {limit:UInt32}
 
 -- parameters
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "10001"
 -- org = "acme"
 -- resourceType0 = "secret"

@@ -14,6 +14,7 @@ FROM (
       FROM events FINAL
       WHERE org_id = {org:String}
         AND expires_at > now64(3)
+        AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
       GROUP BY k0
     )
   )
@@ -23,6 +24,10 @@ ORDER BY is_top DESC, n DESC, g0 ASC
 LIMIT {limit:UInt32}
 
 -- parameters
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "10001"
 -- org = "acme"
 -- top = "10"

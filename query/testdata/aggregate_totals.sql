@@ -8,9 +8,14 @@ SELECT 1 AS is_top,
 FROM events FINAL
 WHERE org_id = {org:String}
   AND expires_at > now64(3)
+  AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
 ORDER BY is_top DESC, n DESC
 LIMIT {limit:UInt32}
 
 -- parameters
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "10001"
 -- org = "acme"

@@ -3,9 +3,14 @@ SELECT org_id, timestamp, id, event_type, event_metadata, actor_type, actor_id, 
 FROM events FINAL
 WHERE org_id = {org:String}
   AND expires_at > now64(3)
+  AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
 ORDER BY timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
 -- parameters
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "50"
 -- org = "acme"

@@ -21,6 +21,7 @@ WHERE org_id = {org:String}
   AND hasAny(metadata_hashes, {md0_h:Array(UInt64)})
   AND hasAny(metadata_hashes, {md1_h:Array(UInt64)})
   AND hasAny(metadata_hashes, {md2_h:Array(UInt64)})
+  AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
 ORDER BY event_type ASC, timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
@@ -35,6 +36,10 @@ LIMIT {limit:UInt32}
 -- emailLower0 = "ada@example.com"
 -- emailPrefix0 = "ada"
 -- eventType0 = "login"
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- from = "2026-04-01 00:00:00.000"
 -- ip0 = "203.0.113.7"
 -- ipHi0 = "10.255.255.255"

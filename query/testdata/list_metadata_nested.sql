@@ -5,10 +5,15 @@ WHERE org_id = {org:String}
   AND expires_at > now64(3)
   AND ((JSONType(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) = 'String' AND JSONExtractString(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) IN ({md0_s0:String}, {md0_s1:String})) OR (JSONType(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) IN ('Int64', 'UInt64', 'Double') AND JSONExtractFloat(event_metadata, {md0_k0:String}, {md0_k1:String}, {md0_k2:String}) = {md0_n0:Float64}))
   AND hasAny(metadata_hashes, {md1_h:Array(UInt64)})
+  AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
 ORDER BY timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
 -- parameters
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "50"
 -- md0_k0 = "a"
 -- md0_k1 = "b"

@@ -5,6 +5,7 @@ WHERE org_id = {org:String}
   AND expires_at > now64(3)
   AND event_type IN ({eventType0:String}, {eventType1:String})
   AND actor_type = {actorType0:String}
+  AND event_type NOT IN ({excludeType0:String}, {excludeType1:String}, {excludeType2:String}, {excludeType3:String})
 ORDER BY timestamp DESC, id DESC
 LIMIT {limit:UInt32}
 
@@ -12,5 +13,9 @@ LIMIT {limit:UInt32}
 -- actorType0 = "user"
 -- eventType0 = "create-secret"
 -- eventType1 = "delete-secret"
+-- excludeType0 = "audit-log.export"
+-- excludeType1 = "audit-log.query"
+-- excludeType2 = "audit-log.session"
+-- excludeType3 = "audit-log.viewer-session"
 -- limit = "50"
 -- org = "acme"
