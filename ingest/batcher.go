@@ -210,9 +210,9 @@ func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, rec *inflight
 	n -= quarantined
 	p.confirmed.Store(Seq(rec.Last, 1<<16-1))
 	if err := p.wal.Commit(rec.Last); err != nil {
-		// The rows are in ClickHouse; a failed checkpoint only means a
-		// replay after a restart, deduplicated while the next batch has
-		// not replaced rec on disk.
+		// The rows are in ClickHouse; the next start commits them when it
+		// finds the next batch recorded (loadInflight), else replays this
+		// one, deduplicated.
 		p.log.Error("ingest: cannot commit the write-ahead log", "error", err)
 	}
 	p.pending.Add(-int64(n + quarantined))

@@ -75,10 +75,22 @@ func (p *Pipeline) loadInflight() *inflight {
 	if err == nil {
 		err = json.Unmarshal(b, &f)
 	}
+	if err != nil {
+		err = fmt.Errorf("read %s: %w", inflightFile, err)
+	}
 	committed, durable := p.wal.Committed(), p.wal.Durable()
+	if err == nil && f.Epoch == p.wal.Epoch() && f.First > committed+1 && f.First <= f.Last && f.Last <= durable {
+		// A batch is recorded only once the one before it is confirmed:
+		// the records before it are in ClickHouse (or the quarantine), and
+		// only their commit failed to reach the disk. Commit them now
+		// rather than replay them in batches cut differently.
+		if err = p.wal.Commit(f.First - 1); err == nil {
+			p.log.Info("ingest: committed the records confirmed before the batch in flight", "from", committed+1, "to", f.First-1)
+			committed = f.First - 1
+		}
+	}
 	switch {
 	case err != nil:
-		err = fmt.Errorf("read %s: %w", inflightFile, err)
 	case f.Epoch != p.wal.Epoch() || f.Last <= committed:
 		return nil // committed, or of a log since wiped
 	case f.First != committed+1 || f.Last < f.First || f.Last > durable || f.Token == "":

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +181,45 @@ func TestCrashInBisectionReplaysTheSamePath(t *testing.T) {
 	assertOnce(t, db.Conn, "acme", good, []string{bad})
 	if e := quarantineList(t, h); len(e) != 1 || e[0].EventIDs[0] != bad {
 		t.Fatalf("quarantine after the replay: %+v, want the refused event alone", e)
+	}
+}
+
+// TestLostCheckpointIsRecoveredFromTheBatchInFlight: the commit of a batch
+// did not reach the disk (a failed checkpoint write), then the next batch
+// was in flight when the server stopped. The recorded batch shows that the
+// records before it were confirmed: the next start commits them instead of
+// replaying them in batches cut differently, then replays the batch in
+// flight with its token: every event is stored once on disk.
+func TestLostCheckpointIsRecoveredFromTheBatchInFlight(t *testing.T) {
+	db := migrated(t)
+	stopMerges(t, db.Conn)
+	dir := t.TempDir()
+	hook, crashed := crashOn("-2-2")
+	h := newHarnessBeforeRun(t, db.Conn, dir, nil, func(p *Pipeline) { p.crashAfter = hook })
+	var ids []string
+	for i := 0; i < 2; i++ {
+		var batch []map[string]any
+		for j := 0; j < 3; j++ {
+			ids = append(ids, uuid.NewString())
+			batch = append(batch, event(len(ids), ids[len(ids)-1], true))
+		}
+		if resp := h.post(t, "acme", mustJSON(t, batch), nil); resp.code != 202 {
+			t.Fatalf("post: %d %s", resp.code, resp.raw)
+		}
+		if i == 0 {
+			h.flush(t) // record 1 committed
+		}
+	}
+	waitCrash(t, crashed) // record 2 inserted, not committed
+	h.stop()
+	if err := os.WriteFile(filepath.Join(dir, "checkpoint"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err) // the commit of record 1 lost
+	}
+
+	h = newHarness(t, db.Conn, dir, func(c *Config) { c.FlushInterval = time.Second })
+	h.flush(t)
+	assertOnce(t, db.Conn, "acme", ids, nil)
+	if got := h.pipe.wal.Committed(); got != 2 {
+		t.Fatalf("committed=%d, want 2", got)
 	}
 }
