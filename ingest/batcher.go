@@ -242,10 +242,13 @@ func (p *Pipeline) token(first, last wal.LSN) string {
 // all of it), retrying transient failures. When ClickHouse refuses the
 // rows themselves it bisects them, each half with its own token (rec's and
 // its path, the same on every retry and replay of the batch), down to the
-// single events it refuses, which go to the quarantine; each split and
-// each event set aside is recorded in rec on disk first, so a replay
-// after a crash takes the same path. It returns how many events were
-// quarantined, and false when ctx ended first.
+// single events it refuses, which go to the quarantine. Each split is
+// recorded in rec on disk before the halves are sent, and each event set
+// aside once its entry is durable, so that a replay after a crash takes
+// the same path even if the cause of the refusal was lifted meanwhile
+// (only a crash between an entry and its record would send that event
+// again). It returns how many events were quarantined, and false when ctx
+// ended first.
 func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, rec *inflight, path string) (int, bool) {
 	switch {
 	case cols.len() == 0:
