@@ -23,7 +23,8 @@ import (
 // is read from the log and put in columns (decoding, metadata hashes) by a
 // second goroutine, so that this work does not add to each insert's time.
 // Batches are still inserted and committed one at a time, in log order; at
-// most two are in memory.
+// most two are in memory. The batch in flight when the previous run stopped
+// (see inflight) is replayed first, exactly as it was.
 func (p *Pipeline) Run(ctx context.Context) {
 	defer close(p.done)
 	fctx, cancel := context.WithCancel(ctx)
@@ -32,9 +33,21 @@ func (p *Pipeline) Run(ctx context.Context) {
 	free <- new(columns)
 	free <- new(columns)
 	full := make(chan filled)
-	go p.fill(fctx, free, full)
+	resume := p.resume
+	p.resume = nil
+	var until wal.LSN
+	if resume != nil {
+		until = resume.Last
+	}
+	go p.fill(fctx, free, full, until)
 	for b := range full {
-		if !p.insertBatch(ctx, b.cols, b.first, b.last) {
+		rec := resume
+		if rec == nil || rec.First != b.first || rec.Last != b.last {
+			rec = &inflight{Epoch: p.wal.Epoch(), First: b.first, Last: b.last, Token: p.token(b.first, b.last)}
+			p.saveInflight(rec)
+		}
+		resume = nil
+		if !p.insertBatch(ctx, b.cols, rec) {
 			cancel()
 			for range full { // wait for the filler to let go of the log
 			}
@@ -52,8 +65,9 @@ type filled struct {
 	first, last wal.LSN
 }
 
-// fill reads the log into batches until ctx ends, then closes full.
-func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- filled) {
+// fill reads the log into batches until ctx ends, then closes full. If
+// until is set, the first batch ends exactly at that record.
+func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- filled, until wal.LSN) {
 	defer close(full)
 	r := p.wal.NewReader(p.wal.Committed() + 1)
 	defer r.Close()
@@ -65,7 +79,8 @@ func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- f
 		case <-ctx.Done():
 			return
 		}
-		first, last, ok := p.fillBatch(ctx, r, cols, &rows)
+		first, last, ok := p.fillBatch(ctx, r, cols, &rows, until)
+		until = 0
 		if !ok {
 			return
 		}
@@ -79,12 +94,19 @@ func (p *Pipeline) fill(ctx context.Context, free <-chan *columns, full chan<- f
 
 // fillBatch fills cols from what is durable, up to BatchSize events or
 // BatchBytes, or until FlushInterval has passed since its first event (or
-// a flush is asked for). A record that fails its checksum or cannot be
-// decoded goes to the quarantine. ok is false when ctx ended first.
-func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, rows *[]schema.Row) (first, last wal.LSN, ok bool) {
+// a flush is asked for); if until is set, exactly up to record until,
+// whatever its size. A record that fails its checksum or cannot be decoded
+// goes to the quarantine. ok is false when ctx ended first.
+func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, rows *[]schema.Row, until wal.LSN) (first, last wal.LSN, ok bool) {
 	var started time.Time
+	room := func() bool {
+		if until != 0 {
+			return last < until
+		}
+		return cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes
+	}
 	for ctx.Err() == nil {
-		for cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
+		for room() {
 			lsn, rec, err := r.Next()
 			if err == io.EOF {
 				break
@@ -125,13 +147,21 @@ func (p *Pipeline) fillBatch(ctx context.Context, r *wal.Reader, cols *columns, 
 			}
 			last = lsn
 		}
+		if until != 0 && last < until {
+			// The records were durable when the log was opened: only a
+			// read error (it slept) stops short of them.
+			if !p.readFailing {
+				p.wait(ctx, time.After(p.cfg.FlushInterval))
+			}
+			continue
+		}
 		if first == 0 {
 			if !p.readFailing { // else it slept already: read again
 				p.wait(ctx, nil)
 			}
 			continue
 		}
-		if cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
+		if until == 0 && cols.len() < p.cfg.BatchSize && cols.totalBytes < p.cfg.BatchBytes {
 			if wait := p.cfg.FlushInterval - time.Since(started); wait > 0 {
 				if p.wait(ctx, time.After(wait)) {
 					continue // more may have arrived: top up the batch first
@@ -166,21 +196,23 @@ func (p *Pipeline) wait(ctx context.Context, timer <-chan time.Time) bool {
 	}
 }
 
-// insertBatch inserts until ClickHouse confirms, setting aside in the
-// quarantine the events it refuses for good, then commits the log. It
-// returns false only when ctx ended first (the batch stays in the log).
-func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, first, last wal.LSN) bool {
+// insertBatch inserts the batch of rec until ClickHouse confirms, setting
+// aside in the quarantine the events it refuses for good, then commits the
+// log. It returns false only when ctx ended first (the batch stays in the
+// log, and rec on disk names it for the next start).
+func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, rec *inflight) bool {
 	n := cols.len()
 	start := time.Now()
-	quarantined, ok := p.insertOrIsolate(ctx, cols, p.token(first, last))
+	quarantined, ok := p.insertOrIsolate(ctx, cols, rec, "")
 	if !ok {
 		return false
 	}
 	n -= quarantined
-	p.confirmed.Store(Seq(last, 1<<16-1))
-	if err := p.wal.Commit(last); err != nil {
-		// The rows are in ClickHouse; a failed checkpoint only means a replay
-		// after a restart, whose identical rows reads fold.
+	p.confirmed.Store(Seq(rec.Last, 1<<16-1))
+	if err := p.wal.Commit(rec.Last); err != nil {
+		// The rows are in ClickHouse; the next start commits them when it
+		// finds the next batch recorded (loadInflight), else replays this
+		// one, deduplicated.
 		p.log.Error("ingest: cannot commit the write-ahead log", "error", err)
 	}
 	p.pending.Add(-int64(n + quarantined))
@@ -206,32 +238,54 @@ func (p *Pipeline) token(first, last wal.LSN) string {
 	return fmt.Sprintf("auditstore-%s-%s-%d-%d", p.cfg.NodeID, p.wal.Epoch(), first, last)
 }
 
-// insertOrIsolate inserts cols, retrying transient failures. When
-// ClickHouse refuses the rows themselves it bisects them, each half with
-// its own token (the same on every retry and replay of the batch), down to
-// the single events it refuses, which go to the quarantine. It returns how
-// many events were quarantined, and false when ctx ended first.
-func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, token string) (int, bool) {
-	if cols.len() == 0 {
-		return 0, true // every record of the batch went to the quarantine
-	}
-	err, ok := p.insertRetrying(ctx, cols, token)
+// insertOrIsolate inserts cols, the sub-batch path of rec's batch ("" for
+// all of it), retrying transient failures. When ClickHouse refuses the
+// rows themselves it bisects them, each half with its own token (rec's and
+// its path, the same on every retry and replay of the batch), down to the
+// single events it refuses, which go to the quarantine. Each split is
+// recorded in rec on disk before the halves are sent, and each event set
+// aside once its entry is durable, so that a replay after a crash takes
+// the same path even if the cause of the refusal was lifted meanwhile
+// (only a crash between an entry and its record would send that event
+// again). It returns how many events were quarantined, and false when ctx
+// ended first.
+func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, rec *inflight, path string) (int, bool) {
 	switch {
-	case !ok:
-		return 0, false
-	case err == nil:
-		return 0, true
-	case cols.len() == 1:
-		return 1, p.quarantineRow(ctx, cols, err)
+	case cols.len() == 0:
+		return 0, true // every record of the batch went to the quarantine
+	case rec.quarantined(path):
+		return cols.len(), true // set aside before the previous run stopped
 	}
-	p.log.Warn("ingest: ClickHouse refuses a batch for its data; splitting it to set the refused events aside",
-		"events", cols.len(), "error", err)
+	if !rec.split(path) {
+		token := rec.Token + path
+		err, ok := p.insertRetrying(ctx, cols, token)
+		switch {
+		case !ok:
+			return 0, false
+		case err == nil:
+			if p.crashAfter != nil && p.crashAfter(token) {
+				return 0, false
+			}
+			return 0, true
+		case cols.len() == 1:
+			if !p.quarantineRow(ctx, cols, err) {
+				return 0, false
+			}
+			rec.Quarantined = append(rec.Quarantined, path)
+			p.saveInflight(rec)
+			return 1, true
+		}
+		p.log.Warn("ingest: ClickHouse refuses a batch for its data; splitting it to set the refused events aside",
+			"events", cols.len(), "error", err)
+		rec.Split = append(rec.Split, path)
+		p.saveInflight(rec)
+	}
 	mid := cols.len() / 2
-	q1, ok := p.insertOrIsolate(ctx, cols.slice(0, mid), token+"a")
+	q1, ok := p.insertOrIsolate(ctx, cols.slice(0, mid), rec, path+"a")
 	if !ok {
 		return 0, false
 	}
-	q2, ok := p.insertOrIsolate(ctx, cols.slice(mid, cols.len()), token+"b")
+	q2, ok := p.insertOrIsolate(ctx, cols.slice(mid, cols.len()), rec, path+"b")
 	return q1 + q2, ok
 }
 

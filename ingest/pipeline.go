@@ -128,6 +128,11 @@ type Pipeline struct {
 	pending   atomic.Int64  // events durable but not yet in ClickHouse
 	confirmed atomic.Uint64 // every ingest_seq up to this is visible in ClickHouse
 	replayEnd wal.LSN       // records up to here were left by a previous run
+	resume    *inflight     // the batch in flight when the previous run stopped (Run takes it)
+	// crashAfter, if set (tests), is called after each INSERT ClickHouse
+	// confirms, with its token; true stops Run there, before the commit,
+	// as a crash would.
+	crashAfter func(token string) bool
 	// readFailing is true while the log cannot be read back (fill only).
 	readFailing bool
 	flushNow    chan struct{}
@@ -170,6 +175,10 @@ func Open(conn Conn, plans PlanSource, cfg Config, log *slog.Logger, reg prometh
 	p.m = newMetrics(reg, p)
 	if backlog := w.Durable() - w.Committed(); backlog > 0 {
 		log.Info("write-ahead log holds records not yet confirmed by ClickHouse; replaying", "records", backlog)
+		if p.resume = p.loadInflight(); p.resume != nil {
+			log.Info("ingest: replaying first the batch in flight when the server stopped, with its tokens",
+				"first", p.resume.First, "last", p.resume.Last, "token", p.resume.Token)
+		}
 	}
 	return p, nil
 }

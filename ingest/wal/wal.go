@@ -400,6 +400,11 @@ func writeCheckpoint(dir string, lsn LSN) error {
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, checkpointFn))
 	}
+	if err == nil {
+		// Else a power loss could bring back an older checkpoint, and a
+		// replay of batches the ingest path no longer knows the extent of.
+		err = syncDir(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("wal: write checkpoint: %w", err)
 	}
