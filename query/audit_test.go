@@ -29,7 +29,7 @@ func (e *env) useRecorder(tb testing.TB, rec tenant.Recorder) {
 	r := gin.New()
 	r.NoRoute(httpx.NotFound)
 	r.Use(httpx.Errors(quiet), e.tenants.Middleware())
-	qh.Routes(r)
+	qh.Routes(r, tenant.Require)
 	e.rec, e.handler, e.h = rec, qh, r
 }
 

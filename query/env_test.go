@@ -97,7 +97,7 @@ func newEnv(tb testing.TB, rec tenant.Recorder, opts ...envOption) *env {
 	r := gin.New()
 	r.NoRoute(httpx.NotFound)
 	r.Use(httpx.Errors(quiet), svc.Middleware())
-	qh.Routes(r)
+	qh.Routes(r, tenant.Require)
 	return &env{db: db, tenants: svc, rec: rec, handler: qh, h: r, keys: map[string]string{}, keyIDs: map[string]string{}}
 }
 

@@ -209,7 +209,7 @@ func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(httpx.Errors(log0), tenants.Middleware())
-	qh.Routes(r)
+	qh.Routes(r, tenant.Require)
 	return stack{Handler: r, qh: qh}, keys
 }
 

@@ -67,7 +67,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	rt.tenants.ViewerRoutes(r, api)
 	rt.pipe.Routes(api, tenant.Require)
 	// Reads are limited per org, and wait for nothing: beyond, 429.
-	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)))
+	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)), tenant.Require)
 	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 5*time.Second)), tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
 	rt.lakes.Routes(api)

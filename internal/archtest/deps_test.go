@@ -70,6 +70,8 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s: schema imports only the standard library, uuid and xxhash", p.ImportPath, imp)
 			case features[from] && features[to] && from != to:
 				t.Errorf("%s imports %s: ingest, query and exporter never import each other", p.ImportPath, imp)
+			case features[from] && strings.HasPrefix(imp, module+"/internal/tenant"):
+				t.Errorf("%s imports %s: feature packages declare the few tenant methods they use (Recorder, Guard); cmd wires tenant in", p.ImportPath, imp)
 			case (to == "cmd" || to == "bench") && to != from:
 				t.Errorf("%s imports %s: nothing imports cmd or bench", p.ImportPath, imp)
 			}
