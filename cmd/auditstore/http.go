@@ -16,6 +16,7 @@ import (
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/openapi"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
 )
@@ -29,7 +30,7 @@ type routes struct {
 	streams *stream.Service
 }
 
-func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
+func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -39,6 +40,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	r.GET("/healthz", h.live)
 	r.GET("/readyz", h.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapi.JSON) })
 
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)
