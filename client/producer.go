@@ -189,6 +189,7 @@ type Producer struct {
 	batches  chan *batch
 	senders  sync.WaitGroup
 	loopDone chan struct{}
+	requeued chan struct{} // closed once the spool's events are queued
 	abort    context.Context // cancelled when Close gives up
 	cancel   context.CancelFunc
 }
@@ -206,7 +207,7 @@ func (c *Client) NewProducer(cfg ProducerConfig) (*Producer, error) {
 	}
 	p := &Producer{c: c, cfg: cfg, enc: enc, space: make(chan struct{}), flight: map[*batch]struct{}{},
 		wake: make(chan struct{}, 1), flushReq: make(chan chan []chan struct{}), stop: make(chan struct{}),
-		batches: make(chan *batch), loopDone: make(chan struct{})}
+		batches: make(chan *batch), loopDone: make(chan struct{}), requeued: make(chan struct{})}
 	p.abort, p.cancel = context.WithCancel(context.Background())
 	var recovered []*item
 	if cfg.SpoolDir != "" {
@@ -221,8 +222,8 @@ func (c *Client) NewProducer(cfg ProducerConfig) (*Producer, error) {
 	go p.loop()
 	if len(recovered) > 0 {
 		cfg.Logger.Info("auditstore client: sending events kept in the spool", "events", len(recovered), "dir", cfg.SpoolDir)
-		go p.requeue(recovered)
 	}
+	go p.requeue(recovered)
 	return p, nil
 }
 
@@ -281,7 +282,7 @@ func (p *Producer) enqueue(ctx context.Context, events []Event, cl *call) ([]*it
 		}
 		items[i] = &item{raw: raw, id: e.ID, index: i, call: cl}
 	}
-	if err := p.reserve(ctx, len(items)); err != nil {
+	if err := p.reserve(ctx, len(items), false); err != nil {
 		return nil, err
 	}
 	defer p.sends.Done()
@@ -298,11 +299,13 @@ func (p *Producer) enqueue(ctx context.Context, events []Event, cl *call) ([]*it
 	return items, nil
 }
 
-// requeue queues the events recovered from the spool, waiting for room.
+// requeue queues the events recovered from the spool, waiting for room
+// (Close waits for it too).
 func (p *Producer) requeue(items []*item) {
+	defer close(p.requeued)
 	for len(items) > 0 {
 		n := min(len(items), p.cfg.BatchEvents)
-		if err := p.reserve(p.abort, n); err != nil {
+		if err := p.reserve(p.abort, n, true); err != nil {
 			p.unsent.Add(int64(len(items))) // closed: they stay in the spool
 			return
 		}
@@ -314,10 +317,10 @@ func (p *Producer) requeue(items []*item) {
 
 // reserve takes room for n events in the queue, per the full policy; on
 // success the caller pushes them and then calls p.sends.Done.
-func (p *Producer) reserve(ctx context.Context, n int) error {
+func (p *Producer) reserve(ctx context.Context, n int, spooled bool) error {
 	for {
 		p.mu.Lock()
-		if p.closed {
+		if p.closed && !spooled {
 			p.mu.Unlock()
 			return ErrClosed
 		}
@@ -485,6 +488,12 @@ func (p *Producer) Close(ctx context.Context) error {
 	close(p.space) // wake blocked Sends: they see closed
 	p.space = make(chan struct{})
 	p.mu.Unlock()
+	select {
+	case <-p.requeued:
+	case <-ctx.Done():
+		p.cancel()
+		<-p.requeued
+	}
 	p.sends.Wait() // Sends that reserved room push before the last cut
 	close(p.stop)
 	done := make(chan struct{})

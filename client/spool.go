@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -75,16 +74,13 @@ func (s *spool) read(name string) ([]*item, error) {
 	}
 	seg := &segment{path: name, size: int64(len(b))}
 	var items []*item
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, len(b)+1)
-	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			return i + 1, data[:i], nil
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break // an unterminated tail: never handed over
 		}
-		return len(data), nil, nil // an unterminated tail: skipped
-	})
-	for sc.Scan() {
-		line := sc.Bytes()
+		line := b[:i]
+		b = b[i+1:]
 		if len(line) == 0 {
 			continue
 		}
@@ -95,7 +91,7 @@ func (s *spool) read(name string) ([]*item, error) {
 			s.log.Warn("auditstore client: skipping an unreadable spool line", "file", name)
 			continue
 		}
-		items = append(items, &item{raw: append([]byte(nil), line...), id: head.ID, index: -1, seg: seg})
+		items = append(items, &item{raw: line, id: head.ID, index: -1, seg: seg})
 	}
 	seg.pending = len(items)
 	if seg.pending == 0 {
