@@ -189,7 +189,7 @@ type Producer struct {
 	batches  chan *batch
 	senders  sync.WaitGroup
 	loopDone chan struct{}
-	requeued chan struct{} // closed once the spool's events are queued
+	requeued chan struct{}   // closed once the spool's events are queued
 	abort    context.Context // cancelled when Close gives up
 	cancel   context.CancelFunc
 }
