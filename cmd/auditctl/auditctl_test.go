@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/client"
 	"github.com/auditstore/auditstore/internal/servertest"
 )
 
@@ -94,7 +95,7 @@ func TestAuditctl(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) {
 		_, _, err := ctl(t, append(append([]string{"events"}, base...), "nope=1")...)
-		var ae *apiError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(err.Error(), "nope") {
 			t.Fatalf("unknown filter: %v, want a 400 naming it", err)
 		}
