@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -167,5 +168,51 @@ func TestSpoolDropsTornTail(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
 		t.Fatalf("spool files left: %v", left)
+	}
+}
+
+// TestRetriesNetworkErrors: while nothing listens on the server's address
+// the producer retries; once a server answers there, the events arrive.
+func TestRetriesNetworkErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	netErrs := make(chan error, 100)
+	p, err := newClient(t, "http://"+addr, "k").NewProducer(client.ProducerConfig{MaxBackoff: 200 * time.Millisecond,
+		Hooks: client.Hooks{Retry: func(_ int, _ time.Duration, err error) {
+			select {
+			case netErrs <- err:
+			default:
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := p.Send(context.Background(), sample("x", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ae *client.APIError
+	if err := <-netErrs; err == nil || errors.As(err, &ae) {
+		t.Fatalf("first retry after %v, want a network error", err)
+	}
+	f := &fakeIngest{maxEvents: 100, got: map[string]int{}, requests: 1}
+	srv := httptest.NewUnstartedServer(f)
+	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv.Start()
+	defer srv.Close()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.got) != 5 {
+		t.Fatalf("stored %d events, want 5", len(f.got))
 	}
 }
