@@ -6,6 +6,7 @@
 // batch INSERTs, with no HTTP, validation or write-ahead log.
 //
 //	go run ./bench/ingest -events 1000000
+//	go run ./bench/ingest -events 1000000 -client   # and through the Go client
 //
 // Run it from the repository root; it builds ./cmd/auditstore itself.
 package main
@@ -35,6 +36,8 @@ func main() {
 		orgs    = flag.Int("orgs", 10, "orgs the events are spread over")
 		out     = flag.String("out", "", "also write the Markdown report to this file")
 		seed    = flag.Uint64("seed", 1, "generator seed")
+		viaGo   = flag.Bool("client", false, "also send the events through the Go client (package client), reported beside raw HTTP")
+		comp    = flag.String("client-compression", "gzip", "compression of the client run: gzip, zstd or none")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -58,9 +61,14 @@ func main() {
 	log.Printf("%d requests, %.1f MB of JSON (%.0f bytes per event)", len(bodies), float64(bodyBytes)/1e6, float64(bodyBytes)/float64(*events))
 
 	res := measureServer(ctx, work, bodies, *events, *clients, *orgs)
+	var viaClient *clientResult
+	if *viaGo {
+		r := measureClient(ctx, work, bodies, *events, *clients, *batch, *orgs, *comp)
+		viaClient = &r
+	}
 	ceiling := measureCeiling(ctx, work, bodies)
 
-	report := renderReport(res, ceiling, *events, *clients, *batch, *orgs, bodyBytes)
+	report := renderReport(res, viaClient, ceiling, *events, *clients, *batch, *orgs, bodyBytes)
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -118,7 +126,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
-func renderReport(r serverResult, ceiling float64, events, clients, batch, orgs int, bodyBytes int64) string {
+func renderReport(r serverResult, viaClient *clientResult, ceiling float64, events, clients, batch, orgs int, bodyBytes int64) string {
 	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
 	rate := float64(events) / r.visible.Seconds()
 	var b strings.Builder
@@ -135,5 +143,15 @@ func renderReport(r serverResult, ceiling float64, events, clients, batch, orgs 
 	fmt.Fprintf(&b, "| peak RSS, auditstore server | %.0f MB |\n", float64(r.serverPeak)/1e6)
 	fmt.Fprintf(&b, "| peak RSS, embedded ClickHouse | %.0f MB |\n", float64(r.enginePeak)/1e6)
 	fmt.Fprintf(&b, "| non-202 answers | %d |\n", r.failures)
+	if c := viaClient; c != nil {
+		crate := float64(events) / c.visible.Seconds()
+		fmt.Fprintf(&b, "\nThe same events through the Go client (`client.Producer.Send` from %d goroutines, one producer per org, batches of %d, %s), on a fresh server:\n\n", clients, batch, c.compression)
+		fmt.Fprintf(&b, "| measure | raw HTTP | Go client |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "| durable and visible in ClickHouse | %.0f events/s | %.0f events/s (%.0f %% of raw) |\n", rate, crate, 100*crate/rate)
+		fmt.Fprintf(&b, "| all acknowledged after | %.1f s | %.1f s (Close returned) |\n", r.acked.Seconds(), c.acked.Seconds())
+		fmt.Fprintf(&b, "| bytes on the wire per event | %.0f | %.0f |\n", float64(bodyBytes)/float64(events), float64(c.sentBytes)/float64(events))
+		fmt.Fprintf(&b, "| requests / retried | %d / %d | %d / %d |\n", (events+batch-1)/batch, r.failures, c.requests, c.retries)
+		fmt.Fprintf(&b, "| peak RSS, auditstore server | %.0f MB | %.0f MB |\n", float64(r.serverPeak)/1e6, float64(c.serverPeak)/1e6)
+	}
 	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/client"
 	"github.com/auditstore/auditstore/internal/servertest"
 )
 
@@ -94,7 +95,7 @@ func TestAuditctl(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) {
 		_, _, err := ctl(t, append(append([]string{"events"}, base...), "nope=1")...)
-		var ae *apiError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(err.Error(), "nope") {
 			t.Fatalf("unknown filter: %v, want a 400 naming it", err)
 		}
@@ -176,13 +177,13 @@ func TestAuditctlQuarantine(t *testing.T) {
 	}
 	for _, verb := range []string{"replay", "discard"} {
 		_, _, err = ctl(t, append(op, verb, "abc-1-2")...)
-		var ae *apiError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != "not_found" {
 			t.Fatalf("%s of a missing entry: err=%v, want 404 not_found", verb, err)
 		}
 	}
 	_, _, err = ctl(t, "quarantine", "-server", s.Base, "-key", keys["read"], "list")
-	var ae *apiError
+	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("list with a read key: err=%v, want 403", err)
 	}

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/auditstore/auditstore/client"
 )
 
 func cmdEvents(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, stderr *os.File) error {
@@ -39,31 +40,29 @@ func cmdEvents(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	q.Set("limit", strconv.Itoa(*limit))
-	if !*all {
-		q.Set("page", strconv.Itoa(*pageNo))
-	}
+	opts := client.ListOptions{Filter: client.Filter{Params: q}, Limit: *limit}
 	pr := newPrinter(*output, stdout)
-	for {
-		var p page
-		if err := cl.getJSON(ctx, "/v1/events", q, &p); err != nil {
-			return err
-		}
-		pr.print(p.Events)
-		if !*all {
-			pr.flush()
-			if *output == "table" {
-				fmt.Fprintf(stdout, "\nPage %d of %d (%d total)\n", p.Page, p.Pages, p.Total)
+	if *all {
+		for e, err := range cl.All(ctx, opts) {
+			if err != nil {
+				return err
 			}
-			return nil
+			pr.print([]client.StoredEvent{e})
 		}
-		if p.NextCursor == "" {
-			pr.flush()
-			return nil
-		}
-		q.Del("page")
-		q.Set("cursor", p.NextCursor)
+		pr.flush()
+		return nil
 	}
+	opts.Page = *pageNo
+	p, err := cl.Events(ctx, opts)
+	if err != nil {
+		return err
+	}
+	pr.print(p.Events)
+	pr.flush()
+	if *output == "table" && p.Page != nil && p.Pages != nil && p.Total != nil {
+		fmt.Fprintf(stdout, "\nPage %d of %d (%d total)\n", *p.Page, *p.Pages, *p.Total)
+	}
+	return nil
 }
 
 // printer writes events as an aligned table or as JSON lines.
@@ -78,11 +77,11 @@ func newPrinter(format string, out io.Writer) *printer {
 	return &printer{json: format == "json", out: out, tw: tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)}
 }
 
-func (p *printer) print(events []event) {
+func (p *printer) print(events []client.StoredEvent) {
 	for i := range events {
 		e := &events[i]
 		if p.json {
-			_, _ = p.out.Write(append(append(json.RawMessage(nil), e.raw...), '\n'))
+			_, _ = p.out.Write(append(append(json.RawMessage(nil), e.Raw...), '\n'))
 			continue
 		}
 		if !p.head {
@@ -93,11 +92,21 @@ func (p *printer) print(events []event) {
 		if e.Resource != nil {
 			res = e.Resource.Type + ":" + e.Resource.ID
 		}
-		fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.UTC().Format(time.RFC3339), e.Event.Type, e.actor(), res, e.IPAddress, e.ID)
+		fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.UTC().Format(time.RFC3339), e.Action.Type, actorName(e), res, e.IPAddress, e.ID)
 	}
 	if !p.json {
 		p.tw.Flush()
 	}
+}
+
+// actorName names who acted, from the identity fields products use.
+func actorName(e *client.StoredEvent) string {
+	for _, k := range []string{"email", "username", "userId", "serviceId", "identityId", "keyId", "name"} {
+		if s, ok := e.Actor.Metadata[k].(string); ok && s != "" {
+			return e.Actor.Type + ":" + s
+		}
+	}
+	return e.Actor.Type
 }
 
 func (p *printer) flush() {

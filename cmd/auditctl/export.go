@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/auditstore/auditstore/client"
 )
 
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, stderr *os.File) error {
@@ -40,20 +42,19 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	var expect int = -1
 	tty := isTerminal(stderr)
 	if tty {
-		cq, _ := filters(fs.Args())
-		cq.Set("limit", "1")
-		var p page
-		if err := cl.getJSON(ctx, "/v1/events", cq, &p); err != nil {
+		p, err := cl.Events(ctx, client.ListOptions{Filter: client.Filter{Params: q}, Limit: 1})
+		if err != nil {
 			return err
 		}
-		expect = p.Total
+		if p.Total != nil {
+			expect = int(*p.Total)
+		}
 	}
-	q.Set("format", *format)
-	resp, err := cl.get(ctx, "/v1/export", q)
+	body, err := cl.Export(ctx, *format, client.Filter{Params: q})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
 
 	var w io.Writer = stdout
 	var tmp *os.File
@@ -70,7 +71,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	prog := &progress{out: stderr, tty: tty, expect: expect, lines: *format == "csv" || *format == "ndjson",
 		header: *format == "csv", start: time.Now()}
-	n, err := io.Copy(io.MultiWriter(w, prog), resp.Body)
+	n, err := io.Copy(io.MultiWriter(w, prog), body)
 	prog.done()
 	if err != nil {
 		return fmt.Errorf("download broke off after %d bytes: %w (nothing was written to %s)", n, err, *out)

@@ -16,12 +16,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/auditstore/auditstore/client"
 )
 
 const usage = `usage: auditctl <command> [flags] [filter=value ...]
@@ -78,7 +79,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.key, "key", getenv("AUDITCTL_KEY"), "API key with the read role (env AUDITCTL_KEY)")
 }
 
-func (c *common) client() (*client, error) {
+func (c *common) client() (*client.Client, error) {
 	if c.key == "" {
 		return nil, usagef("no API key: give -key or set AUDITCTL_KEY")
 	}
@@ -86,7 +87,9 @@ func (c *common) client() (*client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("-server %q: want a URL like http://127.0.0.1:8080", c.server)
 	}
-	return &client{base: c.server, key: c.key, http: &http.Client{}}, nil
+	cfg := client.DefaultConfig(c.server, c.key)
+	cfg.UserAgent = "auditctl"
+	return client.New(cfg)
 }
 
 // filters reads filter=value arguments into query parameters.

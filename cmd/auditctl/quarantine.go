@@ -5,26 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-)
 
-// quarantineEntry is what the server lists (ingest.QuarantineEntry).
-type quarantineEntry struct {
-	ID             string    `json:"id"`
-	QuarantinedAt  time.Time `json:"quarantinedAt"`
-	LSN            uint64    `json:"lsn"`
-	Events         int       `json:"events"`
-	EventIDs       []string  `json:"eventIds"`
-	Orgs           []string  `json:"orgs"`
-	Reason         string    `json:"reason"`
-	ClickHouseCode int32     `json:"clickhouseCode"`
-	Damaged        bool      `json:"damaged"`
-}
+	"github.com/auditstore/auditstore/client"
+)
 
 // cmdQuarantine lists, replays or discards what a server set aside: events
 // ClickHouse refused for good and damaged write-ahead log records. It
@@ -59,10 +46,8 @@ func cmdQuarantine(ctx context.Context, args []string, getenv func(string) strin
 	case (verb == "replay" || verb == "discard") && len(rest) >= 2:
 		ids := rest[1:]
 		if len(ids) == 1 && ids[0] == "all" {
-			var out struct {
-				Entries []quarantineEntry `json:"entries"`
-			}
-			if err := cl.getJSON(ctx, "/v1/quarantine", nil, &out); err != nil {
+			out, err := cl.Quarantine(ctx)
+			if err != nil {
 				return err
 			}
 			ids = ids[:0]
@@ -83,16 +68,16 @@ func cmdQuarantine(ctx context.Context, args []string, getenv func(string) strin
 }
 
 // quarantineAct replays or discards one entry.
-func quarantineAct(ctx context.Context, cl *client, verb, id string, stdout io.Writer) error {
-	method, path := http.MethodPost, "/v1/quarantine/"+url.PathEscape(id)+"/replay"
-	if verb == "discard" {
-		method, path = http.MethodDelete, "/v1/quarantine/"+url.PathEscape(id)
+func quarantineAct(ctx context.Context, cl *client.Client, verb, id string, stdout io.Writer) error {
+	var err error
+	if verb == "replay" {
+		_, err = cl.ReplayQuarantined(ctx, id)
+	} else {
+		err = cl.DiscardQuarantined(ctx, id)
 	}
-	resp, err := cl.do(ctx, method, path, nil)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", verb, id, err)
 	}
-	resp.Body.Close()
 	if verb == "replay" {
 		fmt.Fprintf(stdout, "replayed %s: its events are back in the write-ahead log (if ClickHouse refuses them again they return to the quarantine)\n", id)
 	} else {
@@ -101,12 +86,9 @@ func quarantineAct(ctx context.Context, cl *client, verb, id string, stdout io.W
 	return nil
 }
 
-func quarantineList(ctx context.Context, cl *client, output string, stdout io.Writer) error {
-	var out struct {
-		Node    string            `json:"node"`
-		Entries []quarantineEntry `json:"entries"`
-	}
-	if err := cl.getJSON(ctx, "/v1/quarantine", nil, &out); err != nil {
+func quarantineList(ctx context.Context, cl *client.Client, output string, stdout io.Writer) error {
+	out, err := cl.Quarantine(ctx)
+	if err != nil {
 		return err
 	}
 	if output == "json" {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/auditstore/auditstore/client"
 )
 
 func cmdTail(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, stderr *os.File) error {
@@ -42,20 +44,16 @@ func cmdTail(ctx context.Context, args []string, getenv func(string) string, std
 	from, high := start, start
 	seen := map[string]time.Time{} // ids printed, by timestamp, within the overlap
 	for {
-		q.Set("from", from.UTC().Format(time.RFC3339Nano))
-		q.Set("sort", "timestamp")
-		q.Set("order", "asc")
-		q.Set("limit", "1000")
-		q.Del("cursor")
+		opts := client.ListOptions{Filter: client.Filter{Params: q, From: from}, Sort: "timestamp", Order: "asc", Limit: 1000}
 		for {
-			var p page
-			if err := cl.getJSON(ctx, "/v1/events", q, &p); err != nil {
+			p, err := cl.Events(ctx, opts)
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
-			var fresh []event
+			var fresh []client.StoredEvent
 			for _, e := range p.Events {
 				if _, dup := seen[e.ID]; !dup && !e.Timestamp.Before(start) {
 					seen[e.ID] = e.Timestamp
@@ -69,7 +67,7 @@ func cmdTail(ctx context.Context, args []string, getenv func(string) string, std
 			if p.NextCursor == "" {
 				break
 			}
-			q.Set("cursor", p.NextCursor)
+			opts.Cursor = p.NextCursor
 		}
 		// Look again from a little before the newest event: late arrivals
 		// within the overlap are shown once, thanks to seen.

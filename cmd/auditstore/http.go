@@ -18,6 +18,7 @@ import (
 
 	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/openapi"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
 )
@@ -37,7 +38,7 @@ type routes struct {
 	console                   *console.Handler // nil when the console is off
 }
 
-func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) http.Handler {
+func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// The client address of audit records is the connection's, unless it
@@ -61,6 +62,7 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 			r.HEAD(p, gin.WrapH(rt.console))
 		}
 	}
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openapi.JSON) })
 
 	api := r.Group("", rt.tenants.Middleware())
 	rt.tenants.Routes(api)

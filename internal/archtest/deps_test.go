@@ -1,7 +1,8 @@
 // Package archtest keeps the dependency rules of DESIGN.md and STYLE.md:
 // cmd → {ingest, query, exporter} → schema; schema imports only the
 // standard library (and UUID); the three feature packages never import each
-// other; Gin stays out of schema.
+// other; Gin stays out of schema; client (importable by other modules)
+// imports no other package of ours.
 package archtest
 
 import (
@@ -72,6 +73,8 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s: ingest, query and exporter never import each other", p.ImportPath, imp)
 			case features[from] && strings.HasPrefix(imp, module+"/internal/tenant"):
 				t.Errorf("%s imports %s: feature packages declare the few tenant methods they use (Recorder, Guard); cmd wires tenant in", p.ImportPath, imp)
+			case from == "client" && to != "" && to != "client":
+				t.Errorf("%s imports %s: the client is importable on its own and imports no other package of ours", p.ImportPath, imp)
 			case (to == "cmd" || to == "bench") && to != from:
 				t.Errorf("%s imports %s: nothing imports cmd or bench", p.ImportPath, imp)
 			}
