@@ -146,8 +146,8 @@ func TestAPIRefusesBadTargets(t *testing.T) {
 		target map[string]any
 		want   string
 	}{
-		{"loopback", s3("https://127.0.0.1:9000", "lake", ""), "loopback"},
-		{"metadata endpoint", s3("https://169.254.169.254", "lake", ""), "link-local"},
+		{"loopback", s3("https://127.0.0.1:9000", "lake", ""), "non-public"},
+		{"metadata endpoint", s3("https://169.254.169.254", "lake", ""), "non-public"},
 		{"plain http", s3("http://s3.example.com", "lake", ""), "https"},
 		{"path in endpoint", s3("https://s3.example.com/x", "lake", ""), "base URL"},
 		{"credentials in endpoint", s3("https://a:b@s3.example.com", "lake", ""), "base URL"},

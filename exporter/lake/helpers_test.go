@@ -266,7 +266,7 @@ func chQuery(tb testing.TB, db *chtest.DB, query string, params map[string]strin
 	for k, v := range params {
 		q.Set("param_"+k, v)
 	}
-	resp, err := http.Post("http://"+db.HTTPAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(query))
+	resp, err := db.PostHTTP(q, query)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -119,7 +118,7 @@ func exportParquet(tb testing.TB, db *chtest.DB, org string) []byte {
 	for k, v := range f.Settings() {
 		q.Set(k, v)
 	}
-	resp, err := http.Post("http://"+db.HTTPAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(f.Query(sel)))
+	resp, err := db.PostHTTP(q, f.Query(sel))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -86,7 +86,9 @@ func TestFilesClosedBySize(t *testing.T) {
 	target := s3Target(s3, "size")
 	target["every"], target["fileBytes"] = "1h", 1<<20
 	id := h.mustCreate(t, "acme", map[string]any{"name": "lake", "target": target})
-	now := time.Now().UTC()
+	// Yesterday's noon: the events (up to ~3 h before it) stay in one
+	// day's partition whatever the time of day the test runs.
+	now := time.Now().UTC().Truncate(24 * time.Hour).Add(-12 * time.Hour)
 	var ids []string
 	for i := 0; i < 4; i++ {
 		evs := events("acme", 10000, now, 1)

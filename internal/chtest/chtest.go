@@ -10,8 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,4 +188,22 @@ func NewDB(tb testing.TB) *DB {
 		}
 	})
 	return &DB{Server: s, Name: name, Conn: conn, Config: cfg}
+}
+
+// PostHTTP sends query to the server's HTTP interface with the URL
+// parameters q, signed in as the server's user (the embedded engine
+// answers only requests that carry its password).
+func (s Server) PostHTTP(q url.Values, query string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.HTTPAddr+"/?"+q.Encode(), strings.NewReader(query))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	if s.User != "" {
+		req.Header.Set("X-ClickHouse-User", s.User)
+	}
+	if s.Password != "" {
+		req.Header.Set("X-ClickHouse-Key", s.Password)
+	}
+	return http.DefaultClient.Do(req)
 }
