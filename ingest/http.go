@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -29,7 +30,7 @@ func (p *Pipeline) handleEvents(c *gin.Context) {
 	start := time.Now()
 	status, n, err := p.ingest(c)
 	if err != nil {
-		status = schema.KindOf(err).HTTPStatus()
+		status = httpx.Status(schema.KindOf(err))
 		if se, ok := err.(*schema.Error); ok && se.Kind == schema.KindUnavailable {
 			c.Header("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter.Seconds())))
 		}

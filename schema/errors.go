@@ -3,12 +3,12 @@ package schema
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
-// Kind classifies an Error for the HTTP boundary: one middleware maps the
-// Kind of an error (found with errors.As) to a status code.
+// Kind classifies an Error for the HTTP boundary: one middleware
+// (internal/httpx) maps the Kind of an error, found with errors.As, to a
+// status code; the comments name it.
 type Kind int
 
 // The kinds of client-caused errors. The zero Kind is not a valid kind; an
@@ -25,34 +25,6 @@ const (
 	KindTooManyRequests                 // 429 Too Many Requests
 	KindTimeout                         // 408 Request Timeout
 )
-
-// HTTPStatus returns the HTTP status code for k, or 500 for an unknown Kind.
-func (k Kind) HTTPStatus() int {
-	switch k {
-	case KindInvalid:
-		return http.StatusBadRequest
-	case KindUnauthenticated:
-		return http.StatusUnauthorized
-	case KindForbidden:
-		return http.StatusForbidden
-	case KindNotFound:
-		return http.StatusNotFound
-	case KindConflict:
-		return http.StatusConflict
-	case KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case KindUnavailable:
-		return http.StatusServiceUnavailable
-	case KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case KindTooManyRequests:
-		return http.StatusTooManyRequests
-	case KindTimeout:
-		return http.StatusRequestTimeout
-	default:
-		return http.StatusInternalServerError
-	}
-}
 
 // String returns a lowercase name for k, e.g. "invalid".
 func (k Kind) String() string {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -337,20 +336,6 @@ func TestEventTypePattern(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	tests := []struct {
-		kind Kind
-		want int
-	}{
-		{KindInvalid, http.StatusBadRequest}, {KindUnauthenticated, http.StatusUnauthorized},
-		{KindForbidden, http.StatusForbidden}, {KindNotFound, http.StatusNotFound},
-		{KindConflict, http.StatusConflict}, {KindTooLarge, http.StatusRequestEntityTooLarge},
-		{KindUnavailable, http.StatusServiceUnavailable}, {0, http.StatusInternalServerError},
-	}
-	for _, tt := range tests {
-		if got := tt.kind.HTTPStatus(); got != tt.want {
-			t.Errorf("%v.HTTPStatus()=%d, want %d", tt.kind, got, tt.want)
-		}
-	}
 	fe := FieldError{Index: 2, Field: "actor.type", Code: "enum", Message: "must be one of user, service"}
 	err := fmt.Errorf("ingest: %w", Invalid("invalid_events", "1 event is invalid", fe))
 	if got := KindOf(err); got != KindInvalid {

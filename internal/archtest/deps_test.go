@@ -67,6 +67,8 @@ func TestDependencyDirection(t *testing.T) {
 			switch {
 			case from == "schema" && to != "":
 				t.Errorf("%s imports %s: schema imports no other package of ours", p.ImportPath, imp)
+			case from == "schema" && (imp == "net/http" || strings.HasPrefix(imp, "github.com/gin-gonic/")):
+				t.Errorf("%s imports %s: HTTP belongs to the handlers (internal/httpx maps error kinds to statuses)", p.ImportPath, imp)
 			case from == "schema" && to == "" && strings.Contains(imp, ".") && !schemaDeps[imp]:
 				t.Errorf("%s imports %s: schema imports only the standard library, uuid and xxhash", p.ImportPath, imp)
 			case features[from] && features[to] && from != to:

@@ -44,7 +44,7 @@ func Errors(log *slog.Logger) gin.HandlerFunc {
 				if se.RetryAfter > 0 {
 					c.Header("Retry-After", strconv.Itoa(int(math.Ceil(se.RetryAfter.Seconds()))))
 				}
-				c.JSON(se.Kind.HTTPStatus(), ErrorBody{ErrorInfo{Code: se.Code, Message: se.Message, Details: se.Details}})
+				c.JSON(Status(se.Kind), ErrorBody{ErrorInfo{Code: se.Code, Message: se.Message, Details: se.Details}})
 			}
 			return
 		}
@@ -63,4 +63,33 @@ func NotFound(c *gin.Context) {
 // MethodNotAllowed answers a known path with the wrong method.
 func MethodNotAllowed(c *gin.Context) {
 	c.JSON(http.StatusMethodNotAllowed, ErrorBody{ErrorInfo{Code: "method_not_allowed", Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path}})
+}
+
+// Status returns the HTTP status code of an error of kind k, or 500 for an
+// unknown Kind.
+func Status(k schema.Kind) int {
+	switch k {
+	case schema.KindInvalid:
+		return http.StatusBadRequest
+	case schema.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case schema.KindForbidden:
+		return http.StatusForbidden
+	case schema.KindNotFound:
+		return http.StatusNotFound
+	case schema.KindConflict:
+		return http.StatusConflict
+	case schema.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case schema.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case schema.KindUnsupported:
+		return http.StatusUnsupportedMediaType
+	case schema.KindTooManyRequests:
+		return http.StatusTooManyRequests
+	case schema.KindTimeout:
+		return http.StatusRequestTimeout
+	default:
+		return http.StatusInternalServerError
+	}
 }
