@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	// make it stays in the write-ahead log for the next start.
 	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := pipe.Flush(fctx); err != nil {
-		log.Warn("events left in the write-ahead log for the next start", "reason", err)
+		log.Warn("events left in the write-ahead log for the next start", "error", err)
 	}
 	fcancel()
 	stopBG()

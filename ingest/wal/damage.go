@@ -93,7 +93,7 @@ func (w *WAL) repairSegment(s *segment, end int64, lastLSN, next LSN, cause erro
 	}
 	recs, damaged := salvage(b, end, lastLSN)
 	if len(recs) == 0 && next == 0 {
-		w.log.Warn("wal: cutting off a torn record at the end of the log", "segment", s.path, "offset", end, "reason", cause)
+		w.log.Warn("wal: cutting off a torn record at the end of the log", "segment", s.path, "offset", end, "error", cause)
 		if err := os.Truncate(s.path, end); err != nil {
 			return 0, 0, fmt.Errorf("wal: truncate torn tail: %w", err)
 		}
