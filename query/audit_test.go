@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/schema"
@@ -38,7 +39,7 @@ func (e *env) useRecorder(tb testing.TB, rec tenant.Recorder) {
 func TestQueriesAreAudited(t *testing.T) {
 	e := newEnv(t, nil)
 	token := e.org(t, "acme")
-	e.useRecorder(t, &tenant.DirectRecorder{Conn: e.db.Conn, Plans: e.tenants})
+	e.useRecorder(t, &chtest.DirectRecorder{Conn: e.db.Conn, Plans: e.tenants})
 	now := testClock()
 	rows := genRows(rand.New(rand.NewPCG(9, 9)), "acme", 50, now)
 	rows[0].ExpiresAt = now.Add(time.Hour)

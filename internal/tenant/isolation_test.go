@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -40,7 +41,7 @@ func TestUnknownKeysCostBoundedLookups(t *testing.T) {
 	e := newEnv(t)
 	conn := &countingConn{Conn: e.db.Conn}
 	cfg := e.svc.cfg
-	svc, err := New(conn, &DirectRecorder{Conn: e.db.Conn}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := New(conn, &chtest.DirectRecorder{Conn: e.db.Conn}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -20,7 +21,7 @@ import (
 // refuses every record as a full write-ahead log would, keeping the
 // events it refused.
 type failingRecorder struct {
-	DirectRecorder
+	chtest.DirectRecorder
 	fail atomic.Bool
 
 	onFail func() // called on each refusal, if set
@@ -56,7 +57,7 @@ func (r *failingRecorder) lastRefused(tb testing.TB) schema.Event {
 func newFailingEnv(tb testing.TB) (*env, *failingRecorder) {
 	tb.Helper()
 	e := newEnv(tb)
-	rec := &failingRecorder{DirectRecorder: DirectRecorder{Conn: e.db.Conn, Plans: e.svc}}
+	rec := &failingRecorder{DirectRecorder: chtest.DirectRecorder{Conn: e.db.Conn, Plans: e.svc}}
 	e.svc.rec = rec
 	return e, rec
 }

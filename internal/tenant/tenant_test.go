@@ -39,7 +39,7 @@ func newService(tb testing.TB, db *chtest.DB, logs io.Writer, refresh time.Durat
 	cfg.RefreshInterval = refresh
 	cfg.Plans = schema.Plans{"pro": {Name: "pro", Retention: 90 * 24 * time.Hour},
 		"enterprise": {Name: "enterprise", Retention: 365 * 24 * time.Hour}}
-	rec := &DirectRecorder{Conn: db.Conn}
+	rec := &chtest.DirectRecorder{Conn: db.Conn}
 	svc, err := New(db.Conn, rec, cfg, log)
 	if err != nil {
 		tb.Fatal(err)
