@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -21,15 +23,28 @@ func TestOpenAPIAnswersValidate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the server binary")
 	}
-	s := servertest.Start(t, "-max-events", "50", "-allow-private-destinations")
+	// The quarantine holds an entry of no events (replayable) and a damaged
+	// record (only discardable), planted before the server starts.
+	data := t.TempDir()
+	plantQuarantine(t, data, map[string]any{"id": "test-1-a", "events": 0, "record": []byte{1, 0}},
+		map[string]any{"id": "test-2-b", "events": 0, "damaged": true, "record": []byte{0xff}})
+	s := servertest.StartIn(t, data, "-max-events", "50", "-allow-private-destinations", "-lake-dir", t.TempDir())
 	c := &checker{t: t, s: s, v: newSpecValidator(t), ops: specOperations(t), seen: map[string]bool{}}
 	admin := servertest.AdminToken
 	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	none, wrong := callOpt{}, callOpt{invalid: true}
 
 	c.call("GET", "/healthz", "", nil, 200, none)
-	c.call("GET", "/readyz", "", nil, 200, none)
-	c.call("GET", "/metrics", "", nil, 200, none)
+	// The planted quarantine makes the server degraded; only the operator
+	// learns why.
+	if out := string(c.call("GET", "/readyz", "", nil, 200, none)); out != `{"status":"degraded"}` {
+		t.Errorf("public /readyz = %s, want the status alone", out)
+	}
+	if out := string(c.call("GET", "/readyz", admin, nil, 200, none)); !strings.Contains(out, `"warnings"`) || !strings.Contains(out, `"clickhouse"`) {
+		t.Errorf("operator /readyz = %s, want warnings and clickhouse", out)
+	}
+	c.call("GET", "/metrics", admin, nil, 200, none)
+	c.call("GET", "/metrics", "", nil, 401, wrong)
 	c.call("GET", "/openapi.json", "", nil, 200, none)
 
 	// Orgs and keys.
@@ -105,6 +120,64 @@ func TestOpenAPIAnswersValidate(t *testing.T) {
 	}
 	c.call("GET", "/v1/export?format=xls", rd, nil, 400, wrong)
 
+	c.call("GET", "/v1/events?includeAccess=true&limit=5", rd, nil, 200, none)
+	c.call("GET", "/v1/aggregates?groupBy=eventType&includeAccess=true", rd, nil, 200, none)
+	c.call("GET", "/v1/events?includeAccess=maybe", rd, nil, 400, wrong)
+	c.call("GET", "/v1/export?format=ndjson&includeAccess=true", rd, nil, 200, none)
+
+	// Read sessions.
+	var rs struct{ Session string }
+	_ = json.Unmarshal(c.call("POST", "/v1/read-sessions", rd, nil, 201, callOpt{header: []string{"Audit-Session-Client", "console"}}), &rs)
+	c.call("GET", "/v1/events?limit=1", rd, nil, 200, callOpt{header: []string{"Audit-Session", rs.Session}})
+	c.call("POST", "/v1/read-sessions", "", nil, 401, wrong)
+
+	// Viewer tokens and sessions.
+	var vt struct{ ID, Token string }
+	_ = json.Unmarshal(c.call("POST", "/v1/viewer-tokens", keys["admin"], js(map[string]any{"viewerId": "u-1", "ttlSeconds": 600,
+		"filters": map[string]string{"projectId": "p-1"}, "capabilities": []string{"read", "export"}}), 201, none), &vt)
+	c.call("POST", "/v1/viewer-tokens", keys["admin"], js(map[string]any{"viewerId": "u-1", "ttlSeconds": 5}), 400, wrong)
+	c.call("POST", "/v1/viewer-tokens", rd, js(map[string]any{"viewerId": "u-1"}), 403, none)
+	var vs struct{ Session string }
+	_ = json.Unmarshal(c.call("POST", "/v1/viewer-sessions", "", js(map[string]string{"token": vt.Token}), 201, none), &vs)
+	c.call("POST", "/v1/viewer-sessions", "", js(map[string]string{"token": vt.Token}), 401, none)
+	c.call("GET", "/v1/events?limit=1", vs.Session, nil, 200, none)
+	c.call("POST", "/v1/read-sessions", vs.Session, nil, 400, none)
+	c.call("DELETE", "/v1/viewer-sessions/"+vt.ID, keys["admin"], nil, 204, none)
+	c.call("DELETE", "/v1/viewer-sessions/"+uuid.NewString(), keys["admin"], nil, 404, none)
+	c.call("GET", "/v1/events?limit=1", vs.Session, nil, 401, none)
+
+	// Data-lake destinations: a dir destination under -lake-dir.
+	var ld struct{ ID string }
+	_ = json.Unmarshal(c.call("POST", "/v1/lake/destinations", keys["admin"], js(map[string]any{"name": "lake",
+		"target": map[string]any{"kind": "dir", "dir": map[string]any{"path": "audit"}, "every": "5m"}}), 201, none), &ld)
+	c.call("POST", "/v1/lake/destinations", keys["admin"], js(map[string]any{"name": "s3",
+		"target": map[string]any{"kind": "s3", "s3": map[string]any{"endpoint": "http://127.0.0.1:9", "bucket": "audit", "pathStyle": true,
+			"accessKeyId": "AKIAEXAMPLEEXAMPLE", "secretAccessKey": "secret-secret"}}}), 201, none)
+	c.call("POST", "/v1/lake/destinations", keys["admin"], js(map[string]any{"name": "x", "target": map[string]any{"kind": "ftp"}}), 400, wrong)
+	c.call("GET", "/v1/lake/destinations", keys["admin"], nil, 200, none)
+	c.call("GET", "/v1/lake/destinations", admin, nil, 200, none)
+	c.call("GET", "/v1/lake/destinations", rd, nil, 403, none)
+	c.call("GET", "/v1/lake/destinations/"+ld.ID, keys["admin"], nil, 200, none)
+	c.call("GET", "/v1/lake/destinations/"+ld.ID, admin, nil, 404, none)
+	c.call("PATCH", "/v1/lake/destinations/"+ld.ID, keys["admin"], js(map[string]any{"paused": true, "name": "lake 2"}), 200, none)
+	c.call("POST", "/v1/lake/destinations/"+ld.ID+"/backfills", keys["admin"], js(map[string]string{"from": "2020-01-01T00:00:00Z", "to": "2020-01-03T00:00:00Z"}), 202, none)
+	c.call("POST", "/v1/lake/destinations/"+ld.ID+"/backfills", keys["admin"], js(map[string]string{"from": "2020-01-02T00:00:00Z", "to": "2020-01-04T00:00:00Z"}), 409, none)
+	c.call("POST", "/v1/lake/destinations/"+ld.ID+"/backfills", keys["admin"], js(map[string]string{"from": "2020-01-02T00:00:00Z", "to": "2020-01-01T00:00:00Z"}), 400, none)
+	c.call("GET", "/v1/lake/destinations/"+ld.ID+"/backfills", keys["admin"], nil, 200, none)
+	c.call("DELETE", "/v1/lake/destinations/"+ld.ID, keys["admin"], nil, 204, none)
+	c.call("GET", "/v1/lake/destinations/"+ld.ID, keys["admin"], nil, 404, none)
+
+	// The quarantine: the operator's.
+	c.call("GET", "/v1/quarantine", admin, nil, 200, none)
+	c.call("GET", "/v1/quarantine", keys["admin"], nil, 403, none)
+	c.call("POST", "/v1/quarantine/test-2-b/replay", admin, nil, 409, none)
+	if out := string(c.call("POST", "/v1/quarantine/test-1-a/replay", admin, nil, 202, none)); out != `{"id":"test-1-a","replayed":0}` {
+		t.Errorf("replay = %s", out)
+	}
+	c.call("POST", "/v1/quarantine/test-1-a/replay", admin, nil, 404, none)
+	c.call("DELETE", "/v1/quarantine/test-2-b", admin, nil, 204, none)
+	c.call("DELETE", "/v1/quarantine/test-2-b", admin, nil, 404, none)
+
 	// Streams, to a destination of ours.
 	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
 	defer dest.Close()
@@ -142,4 +215,21 @@ func TestOpenAPIAnswersValidate(t *testing.T) {
 		t.Errorf("described operations this test never saw succeed: %s (extend it)", strings.Join(missing, ", "))
 	}
 
+}
+
+// plantQuarantine writes quarantine entries into the write-ahead log
+// directory of the data directory dataDir, as the server keeps them.
+func plantQuarantine(t *testing.T, dataDir string, entries ...map[string]any) {
+	t.Helper()
+	dir := filepath.Join(dataDir, "wal", "quarantine")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range entries {
+		e["quarantinedAt"], e["lsn"], e["reason"] = time.Now().UTC().Format(time.RFC3339Nano), i+1, "planted by the test"
+		b, _ := json.Marshal(e)
+		if err := os.WriteFile(filepath.Join(dir, e["id"].(string)+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
