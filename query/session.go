@@ -17,7 +17,7 @@ import (
 // every poll: POST /v1/read-sessions records an audit-log.session event
 // (who, when, from where) and returns a signed session id; reads that carry
 // it in the Audit-Session header, from the same key, are not recorded one
-// by one until it expires. Exports are always recorded. A viewer's session
+// by one until it expires. The answer names the key's role too. Exports are always recorded. A viewer's session
 // is such a session already (its start is recorded when it is opened).
 const (
 	sessionHeader  = "Audit-Session"
@@ -91,5 +91,7 @@ func (h *Handler) startSession(c *gin.Context) {
 		_ = c.Error(errAuditUnavailable)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"session": id, "expiresAt": exp.UTC()})
+	// The role lets a client (the console) show what the key may do without
+	// probing, which would record reads of the org's configuration.
+	c.JSON(http.StatusCreated, gin.H{"session": id, "expiresAt": exp.UTC(), "role": who.Role})
 }

@@ -68,9 +68,11 @@ func newRouter(log *slog.Logger, h *health, reg *prometheus.Registry, rt routes)
 	rt.tenants.Routes(api)
 	rt.tenants.ViewerRoutes(r, api)
 	rt.pipe.Routes(api, tenant.Require)
-	// Reads are limited per org, and wait for nothing: beyond, 429.
-	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, time.Second)), tenant.Require)
-	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 5*time.Second)), tenant.Require)
+	// Reads are limited per org: a query beyond waits up to 2 s for one of
+	// its org's to finish (a page firing a few reads at once gets them all
+	// answered), then 429; an export beyond is answered 429 at once.
+	rt.queries.Routes(api.Group("", tenant.OrgLimit("too_many_queries", "queries", rt.limits.MaxQueries, 2*time.Second, time.Second)), tenant.Require)
+	rt.exports.Routes(api.Group("", tenant.OrgLimit("too_many_exports", "exports", rt.limits.MaxExports, 0, 5*time.Second)), tenant.Require)
 	rt.streams.Routes(api, tenant.Require)
 	rt.lakes.Routes(api)
 	return r

@@ -487,13 +487,13 @@ func testReadSessions(t *testing.T, s *servertest.Server, read, admin string) {
 		return total
 	}
 	code, out := s.Do(t, "POST", "/v1/read-sessions", admin, nil)
-	var other struct{ Session string }
-	if err := json.Unmarshal(out, &other); code != 201 || err != nil {
+	var other struct{ Session, Role string }
+	if err := json.Unmarshal(out, &other); code != 201 || err != nil || other.Role != "admin" {
 		t.Fatalf("read session: %d %s", code, out)
 	}
 	code, out = s.Do(t, "POST", "/v1/read-sessions", read, nil)
-	var mine struct{ Session string }
-	if err := json.Unmarshal(out, &mine); code != 201 || err != nil {
+	var mine struct{ Session, Role string }
+	if err := json.Unmarshal(out, &mine); code != 201 || err != nil || mine.Role != "read" {
 		t.Fatalf("read session: %d %s", code, out)
 	}
 	// Wait until the earlier reads' records have all landed.

@@ -13,7 +13,7 @@ async function startSession() {
   if (auth.kind !== 'key' || auth.session) return;
   try {
     const r = await request('/v1/read-sessions', { method: 'POST' });
-    auth.setSession(r.session);
+    auth.setSession(r.session, r.role);
   } catch { /* reads are then recorded one by one */ }
 }
 
@@ -40,8 +40,12 @@ async function render() {
   document.body.dataset.ready = path;
 }
 
+// detectAdmin shows Streams to an admin key: its read session named its
+// role (listing the streams to find out would be recorded as a read of the
+// org's configuration, stream.list, at every sign-in).
 async function detectAdmin() {
   if (auth.kind !== 'key') return;
+  if (auth.role) { $('nav-streams').hidden = auth.role !== 'admin'; return; }
   try { await request('/v1/streams'); $('nav-streams').hidden = false; } catch { $('nav-streams').hidden = true; }
 }
 
@@ -68,7 +72,7 @@ async function main() {
     try {
       // Opening the read session checks the key too.
       const r = await request('/v1/read-sessions', { method: 'POST' });
-      auth.setSession(r.session);
+      auth.setSession(r.session, r.role);
     } catch (x) {
       auth.clear();
       $('signin-error').textContent = x.status === 401 || x.status === 403 ? 'This key was refused: use a read or admin key.' : x.message;
