@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 )
 
 // denyList holds the addresses a stream must never reach whatever the
@@ -44,16 +43,9 @@ func newDenyList(ctx context.Context, r Resolver, entries []string) (*denyList, 
 		if err != nil || port == 0 {
 			return nil, fmt.Errorf("stream: deny entry %q: bad port", e)
 		}
-		var addrs []netip.Addr
-		if host == "" {
-			addrs = []netip.Addr{netip.IPv4Unspecified()}
-		} else if a, err := netip.ParseAddr(host); err == nil {
-			addrs = []netip.Addr{a}
-		} else {
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			addrs, err = r.LookupNetIP(rctx, "ip", host)
-			cancel()
-			if err != nil {
+		addrs := []netip.Addr{netip.IPv4Unspecified()}
+		if host != "" {
+			if addrs, err = resolve(ctx, r, host); err != nil {
 				return nil, fmt.Errorf("stream: deny entry %q: %w", e, err)
 			}
 		}

@@ -265,16 +265,9 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 		}
 	}
 	host := u.Hostname()
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, err = g.resolver.LookupNetIP(rctx, "ip", host)
-		cancel()
-		if err != nil || len(addrs) == 0 {
-			return nil, bad("unresolvable", fmt.Sprintf("host %q does not resolve", schema.Truncate(host, 100)))
-		}
+	addrs, err := resolve(ctx, g.resolver, host)
+	if err != nil || len(addrs) == 0 {
+		return nil, bad("unresolvable", fmt.Sprintf("host %q does not resolve", schema.Truncate(host, 100)))
 	}
 	for _, a := range addrs {
 		if err := permit(a, uint16(port), g.deny, g.allowPrivate, plain); err != nil {
@@ -290,4 +283,15 @@ func (g guard) checkURL(ctx context.Context, raw, field string) (*url.URL, error
 		}
 	}
 	return u, nil
+}
+
+// resolve returns host's addresses: host itself when it is an IP address,
+// else what r resolves it to within 5 s.
+func resolve(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return r.LookupNetIP(ctx, "ip", host)
 }

@@ -3,8 +3,6 @@ package stream
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"time"
 )
 
 // What the stream package shares with other exporters that reach
@@ -48,16 +46,9 @@ func (s *Sealer) Open(org, id, sealed string) ([]byte, error) { return s.s.open(
 // with allowPrivate), and plain (unencrypted) traffic goes only to private
 // addresses. The error says why, in words fit for the API.
 func CheckHost(ctx context.Context, r Resolver, host string, allowPrivate, plain bool) error {
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		addrs, err = r.LookupNetIP(rctx, "ip", host)
-		cancel()
-		if err != nil || len(addrs) == 0 {
-			return fmt.Errorf("host %q does not resolve", host)
-		}
+	addrs, err := resolve(ctx, r, host)
+	if err != nil || len(addrs) == 0 {
+		return fmt.Errorf("host %q does not resolve", host)
 	}
 	for _, a := range addrs {
 		if err := permit(a, 0, nil, allowPrivate, plain); err != nil {
