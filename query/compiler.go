@@ -6,8 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -68,9 +68,6 @@ const (
 	typeTime   = "DateTime64(3, 'UTC')"
 )
 
-// formatTime renders a time as a DateTime64(3, 'UTC') parameter value.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
-
 // where returns the conditions every read of org's events under f has:
 // the org, not expired, then f's conditions in a fixed order.
 func where(b *builder, org string, f schema.Filter) []string {
@@ -79,10 +76,10 @@ func where(b *builder, org string, f schema.Filter) []string {
 		schema.NotExpired,
 	}
 	if !f.From.IsZero() {
-		conds = append(conds, schema.ColTimestamp+" >= "+b.named("from", typeTime, formatTime(f.From)))
+		conds = append(conds, schema.ColTimestamp+" >= "+b.named("from", typeTime, chconn.Time(f.From)))
 	}
 	if !f.To.IsZero() {
-		conds = append(conds, schema.ColTimestamp+" < "+b.named("to", typeTime, formatTime(f.To)))
+		conds = append(conds, schema.ColTimestamp+" < "+b.named("to", typeTime, chconn.Time(f.To)))
 	}
 	for _, field := range schema.MatchFields {
 		vs := f.Match[field]
@@ -289,7 +286,7 @@ func keyset(b *builder, keys []schema.SortKey, pos schema.Position) string {
 	for i, k := range keys {
 		switch k.Column {
 		case schema.ColTimestamp:
-			vals[i] = b.named("afterTime", typeTime, formatTime(pos.Timestamp))
+			vals[i] = b.named("afterTime", typeTime, chconn.Time(pos.Timestamp))
 		case schema.ColID:
 			vals[i] = b.named("afterID", "UUID", pos.ID.String())
 		default:

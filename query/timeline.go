@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -55,10 +56,10 @@ func keyWhere(b *builder, org string, k keyLookup, f schema.Filter) []string {
 		schema.NotExpired,
 	}
 	if !f.From.IsZero() {
-		conds = append(conds, schema.ColTimestamp+" >= "+b.named("from", typeTime, formatTime(f.From)))
+		conds = append(conds, schema.ColTimestamp+" >= "+b.named("from", typeTime, chconn.Time(f.From)))
 	}
 	if !f.To.IsZero() {
-		conds = append(conds, schema.ColTimestamp+" < "+b.named("to", typeTime, formatTime(f.To)))
+		conds = append(conds, schema.ColTimestamp+" < "+b.named("to", typeTime, chconn.Time(f.To)))
 	}
 	return conds
 }
@@ -93,7 +94,7 @@ func compileFetch(org string, at []schema.Position, s schema.Sort) Statement {
 	b := newBuilder()
 	pairs := make([]string, len(at))
 	for i, p := range at {
-		pairs[i] = "(" + b.param("t", typeTime, formatTime(p.Timestamp)) + ", " + b.param("i", "UUID", p.ID.String()) + ")"
+		pairs[i] = "(" + b.param("t", typeTime, chconn.Time(p.Timestamp)) + ", " + b.param("i", "UUID", p.ID.String()) + ")"
 	}
 	conds := where(b, org, schema.Filter{})
 	conds = append(conds, "(timestamp, id) IN ("+strings.Join(pairs, ", ")+")")

@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -69,9 +70,9 @@ func (s *store) putBackfill(ctx context.Context, b backfill) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
-		"dest": b.dest, "id": b.id, "from": ts(b.from), "to": ts(b.to), "next": b.nextDay.Format(time.DateOnly),
+		"dest": b.dest, "id": b.id, "from": chconn.Time(b.from), "to": chconn.Time(b.to), "next": b.nextDay.Format(time.DateOnly),
 		"state": b.state, "rows": u64(b.rows), "err": b.lastError, "version": u64(b.version),
-		"c": ts(b.created), "u": ts(b.updated)}),
+		"c": chconn.Time(b.created), "u": chconn.Time(b.updated)}),
 		`INSERT INTO lake_backfills (dest_id, id, from_time, to_time, next_day, state, rows, last_error, version,
 		                             created_at, updated_at)
 		 VALUES ({dest:String}, {id:String}, {from:`+dt+`}, {to:`+dt+`}, {next:Date}, {state:String}, {rows:UInt64},

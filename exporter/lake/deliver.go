@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -80,7 +81,7 @@ func (s *Service) nthSeq(ctx context.Context, d def, node string, after, upto, n
 // yet: after the node's last event of its scope received before the
 // destination was created.
 func (s *Service) startSeq(ctx context.Context, d def, node string, upto uint64) (uint64, error) {
-	p := clickhouse.Parameters{"node": node, "created": ts(d.created), "upto": u64(upto)}
+	p := clickhouse.Parameters{"node": node, "created": chconn.Time(d.created), "upto": u64(upto)}
 	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable + " WHERE " + scopeWhere(d, p) +
 		"ingest_node = {node:String} AND ingest_seq <= {upto:UInt64} AND received_at < {created:" + dt + "}"
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)

@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/auditstore/auditstore/exporter"
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -182,7 +183,7 @@ type selection struct {
 // stepSelection selects the events of node after..upto received since
 // created, of org ("" for every org).
 func stepSelection(org, node string, after, upto uint64, created time.Time, p clickhouse.Parameters) selection {
-	p["node"], p["after"], p["upto"], p["created"] = node, u64(after), u64(upto), ts(created)
+	p["node"], p["after"], p["upto"], p["created"] = node, u64(after), u64(upto), chconn.Time(created)
 	w := "ingest_node = {node:String} AND ingest_seq > {after:UInt64} AND ingest_seq <= {upto:UInt64}" +
 		" AND received_at >= {created:" + dt + "} AND " + schema.NotExpired
 	if org != "" {
@@ -196,7 +197,7 @@ func stepSelection(org, node string, after, upto uint64, created time.Time, p cl
 // timestamp in [from, to) received before created: those the continuous
 // delivery never sees.
 func backfillSelection(org string, from, to, created time.Time, p clickhouse.Parameters) selection {
-	p["bfrom"], p["bto"], p["created"] = ts(from), ts(to), ts(created)
+	p["bfrom"], p["bto"], p["created"] = chconn.Time(from), chconn.Time(to), chconn.Time(created)
 	w := "timestamp >= {bfrom:" + dt + "} AND timestamp < {bto:" + dt + "} AND received_at < {created:" + dt + "} AND " +
 		schema.NotExpired
 	if org != "" {

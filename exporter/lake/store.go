@@ -33,8 +33,6 @@ func params(ctx context.Context, p clickhouse.Parameters, opts ...clickhouse.Que
 	return clickhouse.Context(ctx, append(opts, clickhouse.WithParameters(chconn.Params(p)))...)
 }
 
-func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
-
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 
 func flag(b bool) string {
@@ -51,7 +49,7 @@ func (s *store) putDestination(ctx context.Context, d def) error {
 	defer cancel()
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
 		"org": d.org, "id": d.id, "name": d.name, "kind": d.kind, "sealed": d.sealed,
-		"paused": flag(d.paused), "deleted": flag(d.deleted), "c": ts(d.created), "u": ts(d.updated)}),
+		"paused": flag(d.paused), "deleted": flag(d.deleted), "c": chconn.Time(d.created), "u": chconn.Time(d.updated)}),
 		`INSERT INTO lake_destinations (org_id, id, name, kind, config_sealed, paused, deleted, created_at, updated_at)
 		 VALUES ({org:String}, {id:String}, {name:String}, {kind:String}, {sealed:String}, {paused:UInt8},
 		         {deleted:UInt8}, {c:`+dt+`}, {u:`+dt+`})`)
@@ -118,8 +116,8 @@ func (s *store) putMark(ctx context.Context, m mark) error {
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
 		"dest": m.dest, "node": m.node, "seq": u64(m.seq), "pending": u64(m.pendingUpto),
 		"files": u64(m.files), "rows": u64(m.rows), "bytes": u64(m.bytes), "lf": m.lastFile,
-		"lfa": ts(m.lastFileAt), "lea": ts(m.lastEventAt), "err": m.lastError, "ea": ts(m.lastErrorAt),
-		"version": u64(m.version), "u": ts(time.Now())}),
+		"lfa": chconn.Time(m.lastFileAt), "lea": chconn.Time(m.lastEventAt), "err": m.lastError, "ea": chconn.Time(m.lastErrorAt),
+		"version": u64(m.version), "u": chconn.Time(time.Now())}),
 		`INSERT INTO lake_watermarks (dest_id, node, seq, pending_upto, files, rows, bytes, last_file, last_file_at,
 		                              last_event_at, last_error, last_error_at, version, updated_at)
 		 VALUES ({dest:String}, {node:String}, {seq:UInt64}, {pending:UInt64}, {files:UInt64}, {rows:UInt64},
@@ -173,7 +171,7 @@ func (s *store) putFile(ctx context.Context, f fileRow) error {
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
 		"dest": f.dest, "part": f.partition, "name": f.name, "node": f.node, "from": u64(f.seqFrom),
 		"to": u64(f.seqTo), "rows": u64(f.rows), "bytes": u64(f.bytes), "sum": f.checksum,
-		"min": ts(f.minTime), "max": ts(f.maxTime), "w": ts(f.written)}),
+		"min": chconn.Time(f.minTime), "max": chconn.Time(f.maxTime), "w": chconn.Time(f.written)}),
 		`INSERT INTO lake_files (dest_id, partition, name, node, seq_from, seq_to, rows, bytes, checksum, min_time,
 		                         max_time, written_at)
 		 VALUES ({dest:String}, {part:String}, {name:String}, {node:String}, {from:UInt64}, {to:UInt64},

@@ -175,7 +175,7 @@ func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[str
 // startSeq is where a stream created at created starts on node, which had
 // no cursor yet: after the node's last event of org received before then.
 func (s *Service) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
-	prm := map[string]string{"org": org, "node": node, "created": ts(created), "upto": strconv.FormatUint(upto, 10)}
+	prm := map[string]string{"org": org, "node": node, "created": chconn.Time(created), "upto": strconv.FormatUint(upto, 10)}
 	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable +
 		" WHERE org_id = {org:String} AND ingest_node = {node:String} AND ingest_seq <= {upto:UInt64}" +
 		" AND received_at < {created:DateTime64(3, 'UTC')}"

@@ -33,8 +33,6 @@ func params(ctx context.Context, p map[string]string) context.Context {
 	return chconn.WithParams(ctx, p, nil)
 }
 
-func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
-
 func flag(b bool) string {
 	if b {
 		return "1"
@@ -49,7 +47,7 @@ func (s *store) putStream(ctx context.Context, d def) error {
 	err := s.conn.Exec(params(ctx, map[string]string{
 		"org": d.org, "id": d.id, "name": d.name, "provider": d.provider, "sealed": d.sealed,
 		"filter": string(f), "paused": flag(d.paused), "deleted": flag(d.deleted),
-		"c": ts(d.created), "u": ts(d.updated)}),
+		"c": chconn.Time(d.created), "u": chconn.Time(d.updated)}),
 		`INSERT INTO streams (org_id, id, name, provider, config_sealed, filter, paused, deleted, created_at, updated_at)
 		 VALUES ({org:String}, {id:String}, {name:String}, {provider:String}, {sealed:String}, {filter:String},
 		         {paused:UInt8}, {deleted:UInt8}, {c:DateTime64(3, 'UTC')}, {u:DateTime64(3, 'UTC')})`)
@@ -120,8 +118,8 @@ func (s *store) putCursor(ctx context.Context, c cursor) error {
 	err := s.conn.Exec(params(ctx, map[string]string{
 		"stream": c.stream, "node": c.node, "seq": strconv.FormatUint(c.seq, 10),
 		"delivered": strconv.FormatUint(c.delivered, 10), "failed": strconv.FormatUint(c.failed, 10),
-		"le": ts(c.lastEvent), "ld": ts(c.lastDelivery), "err": c.lastError, "ea": ts(c.lastErrorAt),
-		"state": c.state, "version": strconv.FormatUint(c.version, 10), "u": ts(c.updated)}),
+		"le": chconn.Time(c.lastEvent), "ld": chconn.Time(c.lastDelivery), "err": c.lastError, "ea": chconn.Time(c.lastErrorAt),
+		"state": c.state, "version": strconv.FormatUint(c.version, 10), "u": chconn.Time(c.updated)}),
 		`INSERT INTO stream_cursors (stream_id, node, seq, delivered, failed, last_event_at, last_delivery_at,
 		                             last_error, last_error_at, state, version, updated_at)
 		 VALUES ({stream:String}, {node:String}, {seq:UInt64}, {delivered:UInt64}, {failed:UInt64},

@@ -128,6 +128,10 @@ var paramEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", 
 // Escape returns v as the wire form of a server-side parameter value.
 func Escape(v string) string { return paramEscaper.Replace(v) }
 
+// Time returns t as the value of a {name:DateTime64(3, 'UTC')} parameter
+// (UTC, milliseconds).
+func Time(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
 // Params returns values as server-side parameters, escaped for the wire.
 func Params(values map[string]string) clickhouse.Parameters {
 	out := make(clickhouse.Parameters, len(values))

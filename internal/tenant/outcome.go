@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -59,7 +60,7 @@ func auditUnavailable(typ string, cause error) error {
 // deleteOrg removes the org row written at o.CreatedAt (an org whose
 // creation was undone; another instance's row of the same id is kept).
 func (s *store) deleteOrg(ctx context.Context, o schema.Org) error {
-	err := s.conn.Exec(params(ctx, clickhouse.Parameters{"id": o.ID, "c": ts(o.CreatedAt)}),
+	err := s.conn.Exec(params(ctx, clickhouse.Parameters{"id": o.ID, "c": chconn.Time(o.CreatedAt)}),
 		`DELETE FROM orgs WHERE id = {id:String} AND created_at = {c:DateTime64(3, 'UTC')}`)
 	if err != nil {
 		return fmt.Errorf("delete org: %w", err)

@@ -28,11 +28,9 @@ func params(ctx context.Context, p clickhouse.Parameters) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithParameters(chconn.Params(p)))
 }
 
-func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
-
 func (s *store) putOrg(ctx context.Context, o schema.Org) error {
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
-		"id": o.ID, "plan": o.Plan, "c": ts(o.CreatedAt), "u": ts(o.UpdatedAt)}),
+		"id": o.ID, "plan": o.Plan, "c": chconn.Time(o.CreatedAt), "u": chconn.Time(o.UpdatedAt)}),
 		`INSERT INTO orgs (id, plan, created_at, updated_at)
 		 VALUES ({id:String}, {plan:String}, {c:DateTime64(3, 'UTC')}, {u:DateTime64(3, 'UTC')})`)
 	if err != nil {
@@ -67,11 +65,11 @@ type storedKey struct {
 func (s *store) putKey(ctx context.Context, k storedKey, updated time.Time) error {
 	revoked := ""
 	if k.RevokedAt != nil {
-		revoked = ts(*k.RevokedAt)
+		revoked = chconn.Time(*k.RevokedAt)
 	}
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
 		"id": k.ID, "org": k.OrgID, "name": k.Name, "role": string(k.Role), "hash": k.hash,
-		"c": ts(k.CreatedAt), "r": revoked, "u": ts(updated)}),
+		"c": chconn.Time(k.CreatedAt), "r": revoked, "u": chconn.Time(updated)}),
 		`INSERT INTO api_keys (id, org_id, name, role, secret_hash, created_at, revoked_at, updated_at)
 		 VALUES ({id:String}, {org:String}, {name:String}, {role:String}, {hash:String},
 		         {c:DateTime64(3, 'UTC')}, if({r:String} = '', NULL, parseDateTime64BestEffort({r:String}, 3, 'UTC')),

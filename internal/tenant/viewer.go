@@ -13,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -308,11 +309,11 @@ func (s *store) putViewer(ctx context.Context, r viewerRecord, updated time.Time
 		if t == nil {
 			return ""
 		}
-		return ts(*t)
+		return chconn.Time(*t)
 	}
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
 		"id": r.ID, "org": r.OrgID, "user": r.UserID, "scope": string(scope), "th": r.TokenHash, "sh": r.SessionHash,
-		"c": ts(r.CreatedAt), "e": ts(r.ExpiresAt), "x": opt(r.ExchangedAt), "r": opt(r.RevokedAt), "u": ts(updated)}),
+		"c": chconn.Time(r.CreatedAt), "e": chconn.Time(r.ExpiresAt), "x": opt(r.ExchangedAt), "r": opt(r.RevokedAt), "u": chconn.Time(updated)}),
 		`INSERT INTO viewer_sessions (id, org_id, user_id, scope, capabilities, token_hash, session_hash,
 		   created_at, expires_at, exchanged_at, revoked_at, updated_at)
 		 VALUES ({id:String}, {org:String}, {user:String}, {scope:String}, `+capsLiteral(r.Caps)+`, {th:String}, {sh:String},
