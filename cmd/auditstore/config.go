@@ -76,7 +76,7 @@ var options = []option{
 	{"max-event-bytes", "AUDITSTORE_MAX_EVENT_BYTES", "1048576", "largest single event (400 beyond)"},
 	{"body-read-timeout", "AUDITSTORE_BODY_READ_TIMEOUT", "30s", "longest a request body may take to arrive (408 beyond); bodies are read before a request takes an ingest slot"},
 	{"write-timeout", "AUDITSTORE_WRITE_TIMEOUT", "1m", "longest an answer may take to be written; an export must make progress within it, or it is ended"},
-	{"clickhouse-conns", "AUDITSTORE_CLICKHOUSE_CONNS", defaultPools.String(), "ClickHouse connections of each pool: ingest (inserts), auth (keys, orgs), query (query endpoints), export (NDJSON exports), stream (streams)"},
+	{"clickhouse-conns", "AUDITSTORE_CLICKHOUSE_CONNS", defaultPools.String(), "ClickHouse connections of each pool: ingest (inserts), auth (keys, orgs), query (query endpoints), export (NDJSON exports), stream (streams), lake (data-lake deliveries)"},
 	{"query-timeout", "AUDITSTORE_QUERY_TIMEOUT", "30s", "longest a query may run (ClickHouse max_execution_time too); 503 query_timeout beyond"},
 	{"export-timeout", "AUDITSTORE_EXPORT_TIMEOUT", "1h", "longest an export may run; it is ended beyond"},
 	{"max-queries-per-org", "AUDITSTORE_MAX_QUERIES_PER_ORG", "4", "queries one org may run at once (429 too_many_queries beyond)"},

@@ -35,25 +35,26 @@ type poolSizes struct {
 	Query  int // the query endpoints
 	Export int // NDJSON exports
 	Stream int // stream configuration and the reads of deliveries
+	Lake   int // data-lake destinations and the writes of their files
 }
 
 func (p poolSizes) String() string {
-	return fmt.Sprintf("ingest=%d,auth=%d,query=%d,export=%d,stream=%d", p.Ingest, p.Auth, p.Query, p.Export, p.Stream)
+	return fmt.Sprintf("ingest=%d,auth=%d,query=%d,export=%d,stream=%d,lake=%d", p.Ingest, p.Auth, p.Query, p.Export, p.Stream, p.Lake)
 }
 
-var defaultPools = poolSizes{Ingest: 4, Auth: 4, Query: 16, Export: 8, Stream: 4}
+var defaultPools = poolSizes{Ingest: 4, Auth: 4, Query: 16, Export: 8, Stream: 4, Lake: 2}
 
-// parsePools reads "ingest=4,auth=4,query=16,export=8,stream=4"; pools left
+// parsePools reads "ingest=4,auth=4,query=16,export=8,stream=4,lake=2"; pools left
 // out keep their default.
 func parsePools(s string) (poolSizes, error) {
 	p := defaultPools
-	dst := map[string]*int{"ingest": &p.Ingest, "auth": &p.Auth, "query": &p.Query, "export": &p.Export, "stream": &p.Stream}
+	dst := map[string]*int{"ingest": &p.Ingest, "auth": &p.Auth, "query": &p.Query, "export": &p.Export, "stream": &p.Stream, "lake": &p.Lake}
 	for _, part := range strings.Split(s, ",") {
 		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
 		n, err := strconv.Atoi(val)
 		d := dst[name]
 		if !ok || d == nil || err != nil || n < 1 || n > 1000 {
-			return poolSizes{}, fmt.Errorf("want pool=connections with pools ingest, auth, query, export, stream and 1-1000 connections, got %q", part)
+			return poolSizes{}, fmt.Errorf("want pool=connections with pools ingest, auth, query, export, stream, lake and 1-1000 connections, got %q", part)
 		}
 		*d = n
 	}
@@ -91,7 +92,7 @@ func parseLimits(vals map[string]*string) (limits, error) {
 // pools are the ClickHouse connection pools of the server, one per kind
 // of work (see poolSizes).
 type pools struct {
-	ingest, auth, query, export, stream driver.Conn
+	ingest, auth, query, export, stream, lake driver.Conn
 }
 
 // openPools opens the pools other than auth (the backend's own).
@@ -100,7 +101,7 @@ func openPools(ctx context.Context, ch chconn.Config, auth driver.Conn, sizes po
 	for _, pool := range []struct {
 		dst *driver.Conn
 		n   int
-	}{{&p.ingest, sizes.Ingest}, {&p.query, sizes.Query}, {&p.export, sizes.Export}, {&p.stream, sizes.Stream}} {
+	}{{&p.ingest, sizes.Ingest}, {&p.query, sizes.Query}, {&p.export, sizes.Export}, {&p.stream, sizes.Stream}, {&p.lake, sizes.Lake}} {
 		cfg := ch
 		cfg.MaxOpenConns = pool.n
 		conn, err := chconn.Open(ctx, cfg)
@@ -115,7 +116,7 @@ func openPools(ctx context.Context, ch chconn.Config, auth driver.Conn, sizes po
 
 // close closes the pools it opened (not auth).
 func (p *pools) close() {
-	for _, c := range []driver.Conn{p.ingest, p.query, p.export, p.stream} {
+	for _, c := range []driver.Conn{p.ingest, p.query, p.export, p.stream, p.lake} {
 		if c != nil {
 			c.Close()
 		}

@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	go func() { streams.Run(bg); close(streamsDone) }()
 	lcfg := lake.DefaultConfig()
 	lcfg.Key, lcfg.AllowPrivate, lcfg.DirRoot, lcfg.DirLocal = key, cfg.AllowPrivate, cfg.LakeDir, b.engine != nil
-	lakes, err := lake.New(b.conn, pipe, rec, lcfg, log, reg)
+	lakes, err := lake.New(pool.lake, pipe, rec, lcfg, log, reg)
 	if err != nil {
 		return err
 	}
