@@ -31,8 +31,12 @@ func (p *Pipeline) handleEvents(c *gin.Context) {
 	status, n, err := p.ingest(c)
 	if err != nil {
 		status = httpx.Status(schema.KindOf(err))
-		if se, ok := err.(*schema.Error); ok && se.Kind == schema.KindUnavailable {
-			c.Header("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter.Seconds())))
+		if se, ok := err.(*schema.Error); ok && se.Kind == schema.KindUnavailable && se.RetryAfter == 0 {
+			// The error middleware sends Retry-After; a copy, since some
+			// errors are shared values.
+			cp := *se
+			cp.RetryAfter = p.cfg.RetryAfter
+			err = &cp
 		}
 		_ = c.Error(err)
 	} else {
