@@ -2,6 +2,8 @@ package schema
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -31,6 +33,19 @@ const (
 // ErrAuditUnavailable refuses a read that could not be recorded.
 var ErrAuditUnavailable = Unavailable("audit_unavailable",
 	"the read could not be recorded in the audit log, so it was not done; retry later")
+
+// ChangeUndone is the 503 of a change of type typ undone because its audit
+// record could not be written (cause). The cause's message is shown only
+// when it is a client-safe unavailability (e.g. wal_full); other causes
+// belong in the log.
+func ChangeUndone(typ string, cause error) *Error {
+	msg := fmt.Sprintf("nothing was changed: the audit record of this change (%s) could not be written; retry later", typ)
+	var se *Error
+	if errors.As(cause, &se) && se.Kind == KindUnavailable {
+		msg += " (" + se.Message + ")"
+	}
+	return Unavailable("audit_unavailable", msg)
+}
 
 // maxSelfAuditUserAgent bounds the user agent copied into a self-audit event.
 const maxSelfAuditUserAgent = 512

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,10 +42,5 @@ func (s *Service) recordOrUndo(ctx context.Context, a schema.Attribution, org, t
 	}
 	s.changed()
 	s.log.Warn("stream change undone: its audit record could not be written", "event", typ, "org", org, "stream", d.id, "error", err)
-	msg := fmt.Sprintf("nothing was changed: the audit record of this change (%s) could not be written; retry later", typ)
-	var se *schema.Error
-	if errors.As(err, &se) && se.Kind == schema.KindUnavailable {
-		msg += " (" + se.Message + ")"
-	}
-	return schema.Unavailable("audit_unavailable", msg)
+	return schema.ChangeUndone(typ, err)
 }

@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -42,19 +41,7 @@ func (s *Service) recordOrUndo(ctx context.Context, org string, e schema.Event, 
 		return fmt.Errorf("record audit event %s: %v; undo: %w", e.Event.Type, err, uerr)
 	}
 	s.log.Warn("change undone: its audit record could not be written", "event", e.Event.Type, "org", org, "error", err)
-	return auditUnavailable(e.Event.Type, err)
-}
-
-// auditUnavailable is the 503 of a change undone for want of its record.
-// The recorder's own message is shown only when it is a client-safe
-// *schema.Error (e.g. wal_full); other causes go only to the log.
-func auditUnavailable(typ string, cause error) error {
-	msg := fmt.Sprintf("nothing was changed: the audit record of this change (%s) could not be written; retry later", typ)
-	var se *schema.Error
-	if errors.As(cause, &se) && se.Kind == schema.KindUnavailable {
-		msg += " (" + se.Message + ")"
-	}
-	return schema.Unavailable("audit_unavailable", msg)
+	return schema.ChangeUndone(e.Event.Type, err)
 }
 
 // deleteOrg removes the org row written at o.CreatedAt (an org whose
