@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -49,46 +49,13 @@ var explained = []statement{
 func explainTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, settings map[string]string, org string, samp *samples, now time.Time) {
 	fmt.Fprintf(rep, "\nIndex use at the largest org (`EXPLAIN indexes = 1`; kept/considered; parts kept by the partition key "+
 		"of all active parts of the table):\n\n| statement | partitions (parts) | primary key (granules) | skip index (granules) |\n|---|---|---|---|\n")
-	set := clickhouse.Settings{}
-	for k, v := range settings {
-		set[k] = v
-	}
 	x := samp.byOrg[org][0]
 	for _, s := range explained {
 		st := s.st(org, now, x)
-		qctx := clickhouse.Context(ctx, clickhouse.WithParameters(st.WireParams()), clickhouse.WithSettings(set))
-		rows, err := conn.Query(qctx, "EXPLAIN indexes = 1 "+st.SQL)
+		u, err := benchutil.ExplainIndexes(ctx, conn, st.SQL, st.WireParams(), settings)
 		if err != nil {
 			log.Fatalf("explain %s: %v", s.name, err)
 		}
-		var all, part, pk string
-		var skip []string
-		step, name := "", ""
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				log.Fatal(err)
-			}
-			l := strings.TrimSpace(strings.TrimLeft(line, "│├└─ "))
-			switch {
-			case l == "Min-Max" || l == "Partition" || l == "PrimaryKey" || l == "Skip":
-				step, name = l, ""
-			case strings.HasPrefix(l, "Parts: ") && step == "Min-Max":
-				if _, total, ok := strings.Cut(strings.TrimPrefix(l, "Parts: "), "/"); ok {
-					all = total
-				}
-			case strings.HasPrefix(l, "Name: "):
-				name = strings.TrimPrefix(l, "Name: ")
-			case strings.HasPrefix(l, "Parts: ") && step == "Partition":
-				kept, _, _ := strings.Cut(strings.TrimPrefix(l, "Parts: "), "/")
-				part = kept + "/" + all
-			case strings.HasPrefix(l, "Granules: ") && step == "PrimaryKey":
-				pk = strings.TrimPrefix(l, "Granules: ")
-			case strings.HasPrefix(l, "Granules: ") && step == "Skip":
-				skip = append(skip, name+" "+strings.TrimPrefix(l, "Granules: "))
-			}
-		}
-		rows.Close()
-		fmt.Fprintf(rep, "| %s | %s | %s | %s |\n", s.name, part, pk, strings.Join(skip, ", "))
+		fmt.Fprintf(rep, "| %s | %s | %s | %s |\n", s.name, u.Partitions, u.PrimaryKey, u.SkipString())
 	}
 }
