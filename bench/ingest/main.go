@@ -7,6 +7,7 @@
 //
 //	go run ./bench/ingest -events 1000000
 //	go run ./bench/ingest -events 1000000 -client   # and through the Go client
+//	go run ./bench/ingest -single 1,16,64,256 -duration 15s   # one event per request
 //
 // Run it from the repository root; it builds ./cmd/auditstore itself.
 package main
@@ -19,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,9 @@ func main() {
 		seed    = flag.Uint64("seed", 1, "generator seed")
 		viaGo   = flag.Bool("client", false, "also send the events through the Go client (package client), reported beside raw HTTP")
 		comp    = flag.String("client-compression", "gzip", "compression of the client run: gzip, zstd or none")
+		single  = flag.String("single", "", "instead: one event per request, from each of these comma-separated client counts (e.g. 1,16,64,256)")
+		dur     = flag.Duration("duration", 15*time.Second, "with -single: how long each client count sends")
+		perfOut = flag.String("perf", "", "with -single: record the server with `perf record -g` into this file during the last client count")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -48,6 +53,26 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
+
+	if *single != "" {
+		var counts []int
+		for _, f := range strings.Split(*single, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				log.Fatalf("-single: %q is not a client count", f)
+			}
+			counts = append(counts, n)
+		}
+		probe := renderFsync(work, 200)
+		report := renderSingle(measureSingle(ctx, work, *seed, counts, *dur, *orgs, *perfOut), *dur, *orgs) + probe
+		fmt.Print(report)
+		if *out != "" {
+			if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 
 	log.Printf("generating %d events in requests of %d ...", *events, *batch)
 	g := newGenerator(*seed)
