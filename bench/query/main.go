@@ -62,6 +62,7 @@ func main() {
 		out      = flag.String("out", "", "also write the Markdown report to this file")
 		hold     = flag.Bool("hold", false, "after the report, keep ClickHouse running (for EXPLAIN by hand) until interrupted")
 		costN    = flag.Int("insert-cost", 1_000_000, "events per run of the lookup table's insert cost measure (0 skips it)")
+		brk      = flag.Bool("breakdown", true, "also break the newest page's latency down into its parts (authentication, audit record, FINAL, total, JSON)")
 		reuse    = flag.Bool("reuse", false, "with -clickhouse: time the shapes on a database an earlier run loaded with the same -events, -orgs and -seed (kept with -hold)")
 	)
 	flag.Parse()
@@ -163,6 +164,9 @@ func main() {
 		log.Fatal(err)
 	}
 	explainTable(ctx, &rep, conn, readSettings, largest.ID, samp, gcfg.End)
+	if *brk {
+		breakdownTable(ctx, &rep, conn, h, keys, g, samp, gcfg.End, *runs, rng, quiet)
+	}
 	fmt.Print(rep.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(rep.String()), 0o644); err != nil {
