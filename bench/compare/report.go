@@ -55,6 +55,11 @@ type ShapeResult struct {
 	OursP50, OursP99 []time.Duration
 	BaseP50, BaseP99 []time.Duration
 	Agree, Checked   int
+	// PostgreSQL behind the same HTTP layer (front.go); empty in reports
+	// of runs before it existed. FrontAgree of Checked answers had the
+	// bare baseline's events or groups.
+	FrontP50, FrontP99 []time.Duration
+	FrontAgree         int
 }
 
 // ExportResult holds rows/s per run of each side and the bytes of one
@@ -226,6 +231,20 @@ func (r *Report) Markdown() string {
 			"auditstore answers through its HTTP API (JSON, page shapes with total and page count, every query recorded in the org's audit log); "+
 			"PostgreSQL's figure is the database round trip alone (rows read by the client), with no application layer in front.\n",
 			mb(q.OursBytes), mb(q.BaselineBytes), verdict(float64(q.OursBytes), float64(q.BaselineBytes), false, "smaller", "larger"), q.Largest*100)
+		if len(q.Shapes) > 0 && len(q.Shapes[0].FrontP50) > 0 {
+			fmt.Fprintf(&b, "\nLike for like: PostgreSQL behind the same kind of Go HTTP layer (gin, the same routes and parameters, "+
+				"bearer-key authentication, JSON answers of the same shape, pages with their total counted alongside, and the audit "+
+				"record of every read committed, to a table like audit_logs, before the query runs).\n\n")
+			fmt.Fprintf(&b, "| shape | auditstore p50 | PostgreSQL + layer p50 | p50 ratio | auditstore p99 | PostgreSQL + layer p99 | p99 ratio | same answers as bare SQL |\n")
+			fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
+			for _, sh := range q.Shapes {
+				o50, f50, o99, f99 := medianDur(sh.OursP50), medianDur(sh.FrontP50), medianDur(sh.OursP99), medianDur(sh.FrontP99)
+				fmt.Fprintf(&b, "| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %d/%d |\n", sh.Name,
+					ms(o50), ms(f50), ratio(float64(o50), float64(f50)), verdict(float64(o50), float64(f50), false, "faster", "slower"),
+					ms(o99), ms(f99), ratio(float64(o99), float64(f99)), verdict(float64(o99), float64(f99), false, "faster", "slower"),
+					sh.FrontAgree, sh.Checked)
+			}
+		}
 		fmt.Fprintf(&b, "\n![queries](queries.png)\n")
 	}
 	if x := r.Export; x != nil {

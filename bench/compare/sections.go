@@ -227,6 +227,15 @@ func runQueries(ctx context.Context, e *env) (*QueryResult, error) {
 		return nil, err
 	}
 	o.serve(e, orgPlans(g, keepPlan.Name), "read")
+	var orgIDs []string
+	for _, org := range g.Orgs() {
+		orgIDs = append(orgIDs, org.ID)
+	}
+	fr, err := newFront(ctx, b, orgIDs)
+	if err != nil {
+		return nil, fmt.Errorf("front: %w", err)
+	}
+	defer fr.close()
 	w := window{now: end}
 	client := &http.Client{Timeout: 5 * time.Minute}
 	rng := rand.New(rand.NewPCG(e.sizes.Seed, 99))
@@ -236,7 +245,7 @@ func runQueries(ctx context.Context, e *env) (*QueryResult, error) {
 			sr := &res.Shapes[i]
 			sr.Name, sr.Label = sh.name, sh.label
 			draws := s.draw(e.sizes.Reps+3, rng)
-			var od, bd []time.Duration
+			var od, bd, fd []time.Duration
 			for k, x := range draws {
 				start := time.Now()
 				body, err := o.get(client, x.org, sh.url(w, x))
@@ -245,6 +254,16 @@ func runQueries(ctx context.Context, e *env) (*QueryResult, error) {
 					return nil, err
 				}
 				orows, osig, err := signature(sh, body)
+				if err != nil {
+					return nil, err
+				}
+				start = time.Now()
+				fbody, err := fr.get(client, x.org, sh.url(w, x))
+				fel := time.Since(start)
+				if err != nil {
+					return nil, err
+				}
+				frows, fsig, err := signature(sh, fbody)
 				if err != nil {
 					return nil, err
 				}
@@ -259,8 +278,14 @@ func runQueries(ctx context.Context, e *env) (*QueryResult, error) {
 				if k < 3 {
 					continue
 				}
-				od, bd = append(od, el), append(bd, bel)
+				od, bd, fd = append(od, el), append(bd, bel), append(fd, fel)
 				sr.Checked++
+				if frontAgrees(sh, frows, fsig, brows, bsig) {
+					sr.FrontAgree++
+				} else if sr.Checked-sr.FrontAgree <= 3 {
+					log.Printf("  %s: the front differs from bare SQL for org %s: %d rows (%d), bare %d rows (%d)",
+						sh.name, x.org, frows, fsig, brows, bsig)
+				}
 				if agree(sh, orows, osig, brows, bsig) {
 					sr.Agree++
 				} else if sr.Checked-sr.Agree <= 3 {
@@ -272,8 +297,11 @@ func runQueries(ctx context.Context, e *env) (*QueryResult, error) {
 			sr.OursP99 = append(sr.OursP99, percentile(od, 99))
 			sr.BaseP50 = append(sr.BaseP50, percentile(bd, 50))
 			sr.BaseP99 = append(sr.BaseP99, percentile(bd, 99))
-			log.Printf("  run %d %-32s auditstore p50 %8s p99 %8s | PostgreSQL p50 %8s p99 %8s", r+1, sh.name,
-				ms(percentile(od, 50)), ms(percentile(od, 99)), ms(percentile(bd, 50)), ms(percentile(bd, 99)))
+			sr.FrontP50 = append(sr.FrontP50, percentile(fd, 50))
+			sr.FrontP99 = append(sr.FrontP99, percentile(fd, 99))
+			log.Printf("  run %d %-32s auditstore p50 %8s p99 %8s | PostgreSQL p50 %8s p99 %8s | PostgreSQL + layer p50 %8s p99 %8s", r+1, sh.name,
+				ms(percentile(od, 50)), ms(percentile(od, 99)), ms(percentile(bd, 50)), ms(percentile(bd, 99)),
+				ms(percentile(fd, 50)), ms(percentile(fd, 99)))
 		}
 	}
 	if err := o.drop(ctx); err != nil {
@@ -294,6 +322,19 @@ func agree(s shape, orows int, osig int64, brows int, bsig int64) bool {
 		return orows-brows >= 0 && orows-brows <= 1
 	}
 	return orows >= min(brows, 10) && osig >= bsig && bsig > 0
+}
+
+// frontAgrees says whether PostgreSQL behind the layer gave bare SQL's
+// answer: the same events on a page, the same groups (bare SQL runs after
+// the layer's audit record, so the counts may include it).
+func frontAgrees(s shape, frows int, fsig int64, brows int, bsig int64) bool {
+	if !s.agg {
+		return frows == brows
+	}
+	if s.label == "histogram" {
+		return frows-brows >= -1 && frows-brows <= 1
+	}
+	return frows == brows && bsig >= fsig && bsig > 0
 }
 
 // runExport measures section 3: one org's E events exported whole, by
