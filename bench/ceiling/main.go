@@ -34,10 +34,11 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-const (
-	refDB   = "ceiling_ref" // migrated: the schema the variants derive from
-	benchDB = "ceiling"     // the variants' tables
-)
+// refDB is migrated: the schema the variants derive from.
+const refDB = "ceiling_ref"
+
+// benchDB holds the variants' tables (a variable for the test).
+var benchDB = "ceiling"
 
 func main() {
 	var (
@@ -195,7 +196,8 @@ type result struct {
 	rate                 float64
 	bytes, byKeyBytes    uint64 // after the load
 	restBytes, restByKey uint64 // after OPTIMIZE FINAL (last round only)
-	parts                uint64
+	rows, byKeyRows      uint64 // after the load
+	indexes              uint64 // skip indexes of the variant's table
 }
 
 // runVariant creates v's tables afresh, inserts every row and measures.
@@ -235,8 +237,12 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 		return result{}, err
 	}
 	x := result{elapsed: el, rate: float64(rows) / el.Seconds()}
-	x.bytes, x.parts = tableBytes(ctx, conn, name)
-	x.byKeyBytes, _ = tableBytes(ctx, conn, name+"_bk")
+	x.bytes, x.rows = tableBytes(ctx, conn, name)
+	x.byKeyBytes, x.byKeyRows = tableBytes(ctx, conn, name+"_bk")
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.data_skipping_indices WHERE database = ? AND table = ?", benchDB, name).
+		Scan(&x.indexes); err != nil {
+		return result{}, err
+	}
 	if last {
 		for _, tb := range []string{name, name + "_bk"} {
 			if err := conn.Exec(ctx, "OPTIMIZE TABLE "+benchDB+"."+tb+" FINAL"); err != nil {
@@ -249,13 +255,13 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	return x, nil
 }
 
-func tableBytes(ctx context.Context, conn driver.Conn, table string) (bytes, parts uint64) {
-	err := conn.QueryRow(ctx, "SELECT sum(bytes_on_disk), count() FROM system.parts WHERE database = ? AND table = ? AND active",
-		benchDB, table).Scan(&bytes, &parts)
+func tableBytes(ctx context.Context, conn driver.Conn, table string) (bytes, rows uint64) {
+	err := conn.QueryRow(ctx, "SELECT sum(bytes_on_disk), sum(rows) FROM system.parts WHERE database = ? AND table = ? AND active",
+		benchDB, table).Scan(&bytes, &rows)
 	if err != nil {
 		log.Fatal(err)
 	}
-	return bytes, parts
+	return bytes, rows
 }
 
 func median(xs []float64) float64 {
