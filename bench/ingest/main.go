@@ -42,6 +42,7 @@ func main() {
 		comp    = flag.String("client-compression", "gzip", "compression of the client run: gzip, zstd or none")
 		single  = flag.String("single", "", "instead: one event per request, from each of these comma-separated client counts (e.g. 1,16,64,256)")
 		dur     = flag.Duration("duration", 15*time.Second, "with -single: how long each client count sends")
+		slots   = flag.String("inprocess-slots", "", "with -single: also run the ingest handlers in process with each of these comma-separated MaxConcurrentRequests (e.g. 32,256)")
 		perfOut = flag.String("perf", "", "with -single: record the server with `perf record -g` into this file during the last client count")
 	)
 	flag.Parse()
@@ -55,16 +56,13 @@ func main() {
 	defer os.RemoveAll(work)
 
 	if *single != "" {
-		var counts []int
-		for _, f := range strings.Split(*single, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				log.Fatalf("-single: %q is not a client count", f)
-			}
-			counts = append(counts, n)
-		}
+		counts := positiveInts("-single", *single)
 		probe := renderFsync(work, 200)
-		report := renderSingle(measureSingle(ctx, work, *seed, counts, *dur, *orgs, *perfOut), *dur, *orgs) + probe
+		res := measureSingle(ctx, work, *seed, counts, *dur, *orgs, *perfOut)
+		if *slots != "" {
+			res = append(res, measureInProcess(ctx, work, *seed, counts, *dur, *orgs, positiveInts("-inprocess-slots", *slots))...)
+		}
+		report := renderSingle(res, *dur, *orgs) + probe
 		fmt.Print(report)
 		if *out != "" {
 			if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -179,4 +177,17 @@ func renderReport(r serverResult, viaClient *clientResult, ceiling float64, even
 		fmt.Fprintf(&b, "| peak RSS, auditstore server | %.0f MB | %.0f MB |\n", float64(r.serverPeak)/1e6, float64(c.serverPeak)/1e6)
 	}
 	return b.String()
+}
+
+// positiveInts parses a comma-separated list of positive integers.
+func positiveInts(flagName, list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("%s: %q is not a positive number", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out
 }

@@ -25,6 +25,7 @@ import (
 
 // singleResult is one run of the one-event-per-request shape.
 type singleResult struct {
+	setup              string // which server: the binary, or in process with its slots
 	clients            int
 	elapsed            time.Duration
 	acked, failed      int
@@ -99,6 +100,7 @@ func measureSingle(ctx context.Context, work string, seed uint64, counts []int, 
 		sampler := benchutil.Sample(srv.PID())
 		r := runSingle(srv.Base, keys, t, n, d)
 		r.serverPeak = sampler.Stop()
+		r.setup = "server binary"
 		if perf != nil {
 			stopPerf(perf)
 		}
@@ -236,15 +238,19 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 	fmt.Fprintf(&b, "\n## One event per request\n\nMachine: %s; load average %s at the end. Each row: N clients, each POSTing one JSON event "+
 		"(about 730 bytes) per request over keep-alive, for %s, to one server (%d orgs, an ingest key each); the load generator runs on "+
 		"the same machine. Stored: the acknowledged ids found in ClickHouse exactly once.\n\n", benchutil.Machine(), loadAverage(), d, orgs)
-	fmt.Fprintf(&b, "| clients | requests/s (202) | p50 | p99 | max | non-202 / errors | acknowledged | stored once | stored twice or more | missing | visible after the run | peak RSS, server |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| server | clients | requests/s (202) | p50 | p99 | max | non-202 / errors | acknowledged | stored once | stored twice or more | missing | visible after the run | peak RSS, server |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		max := time.Duration(0)
 		if len(r.latencies) > 0 {
 			max = r.latencies[len(r.latencies)-1]
 		}
-		fmt.Fprintf(&b, "| %d | %.0f | %s | %s | %s | %d | %d | %d | %d | %d | %s | %.0f MB |\n", r.clients, float64(r.acked)/r.elapsed.Seconds(),
+		rss := "—"
+		if r.serverPeak > 0 {
+			rss = fmt.Sprintf("%.0f MB", float64(r.serverPeak)/1e6)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %d | %d | %d | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
 			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, r.storedOnce,
-			r.stored-r.storedOnce, r.acked-r.stored, r.visibleAfter.Round(time.Millisecond), float64(r.serverPeak)/1e6)
+			r.stored-r.storedOnce, r.acked-r.stored, r.visibleAfter.Round(time.Millisecond), rss)
 	}
 	return b.String()
 }
