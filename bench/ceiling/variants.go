@@ -68,6 +68,14 @@ func variants(batch int) []variant {
 			t.setSetting("index_granularity", "16384")
 			return nil
 		}},
+		variant{name: "sort key: PRIMARY KEY (org_id, timestamp), id only in the order", ddl: func(t *tableDDL) error {
+			const order = "ORDER BY (org_id, timestamp, id)"
+			if !strings.Contains(t.tail, order) {
+				return fmt.Errorf("the events table is no longer %s", order)
+			}
+			t.tail = strings.Replace(t.tail, order, "PRIMARY KEY (org_id, timestamp)\n"+order, 1)
+			return nil
+		}},
 		variant{name: "without metadata_hashes", noHashes: true, ddl: func(t *tableDDL) error { return t.dropColumn("metadata_hashes") }},
 		variant{name: "metadata_hashes by the column's DEFAULT (ClickHouse computes)", noHashes: true},
 		variant{name: "insert_deduplicate = 0 (no token)", settings: map[string]string{"insert_deduplicate": "0", "insert_deduplication_token": "",
