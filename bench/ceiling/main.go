@@ -108,7 +108,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	load0 := loadAverage()
+	load0 := benchutil.LoadAverage()
 	res := make([][]result, len(vs))
 	for r := range *rounds {
 		for i, v := range vs {
@@ -120,7 +120,7 @@ func main() {
 			log.Printf("round %d/%d: %s: %.0f rows/s (%.1f s)", r+1, *rounds, v.name, x.rate, x.elapsed.Seconds())
 		}
 	}
-	load1 := loadAverage()
+	load1 := benchutil.LoadAverage()
 
 	var rep strings.Builder
 	fmt.Fprintf(&rep, "\n## Ingest ceiling A/B\n\n`go run ./bench/ceiling -events %d -rounds %d -batch %d` on %s, ClickHouse %s; "+
@@ -280,17 +280,4 @@ func serverVersion(ctx context.Context, conn driver.Conn) string {
 	var v string
 	_ = conn.QueryRow(ctx, "SELECT version()").Scan(&v)
 	return v
-}
-
-// loadAverage is /proc/loadavg's first three fields.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -237,7 +237,7 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## One event per request\n\nMachine: %s; load average %s at the end. Each row: N clients, each POSTing one JSON event "+
 		"(about 730 bytes) per request over keep-alive, for %s, to one server (%d orgs, an ingest key each); the load generator runs on "+
-		"the same machine. Stored: the acknowledged ids found in ClickHouse exactly once.\n\n", benchutil.Machine(), loadAverage(), d, orgs)
+		"the same machine. Stored: the acknowledged ids found in ClickHouse exactly once.\n\n", benchutil.Machine(), benchutil.LoadAverage(), d, orgs)
 	fmt.Fprintf(&b, "| server | clients | requests/s (202) | p50 | p99 | max | non-202 / errors | acknowledged | stored once | stored twice or more | missing | visible after the run | peak RSS, server |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		max := time.Duration(0)
@@ -253,17 +253,4 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 			r.stored-r.storedOnce, r.acked-r.stored, r.visibleAfter.Round(time.Millisecond), rss)
 	}
 	return b.String()
-}
-
-// loadAverage is /proc/loadavg's first three fields.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditstore/auditstore/bench/gen"
+	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/httpx"
 	"github.com/auditstore/auditstore/internal/tenant"
@@ -193,7 +194,7 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 		"timed on its own, %d times after 3 warm-ups, at orgs drawn by size and at the largest org. The parts run one after "+
 		"another, so they add up only roughly (the page and the total run side by side when served). The durable stack records "+
 		"each query through a real ingest pipeline (write-ahead log in %s, then ClickHouse). Load average before: %s.\n\n",
-		runs, dir, loadAverage())
+		runs, dir, benchutil.LoadAverage())
 	fmt.Fprintf(rep, "| part | p50 | p99 | p50 largest org | p99 largest org |\n|---|---|---|---|---|\n")
 	for _, part := range parts {
 		var cells []string

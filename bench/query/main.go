@@ -144,7 +144,7 @@ func main() {
 			"columnar INSERTs of %d events in batches of %d run at %s with it and %s without it (%.0f%% fewer events/s with it; mean of two runs each).\n\n",
 			*costN, *batch, formatRate(costWith), formatRate(costWithout), (1-costWith/costWithout)*100)
 	}
-	fmt.Fprintf(&rep, "Load average before timing: %s.\n\n", loadAverage())
+	fmt.Fprintf(&rep, "Load average before timing: %s.\n\n", benchutil.LoadAverage())
 	fmt.Fprintf(&rep, "| shape | p50 | p99 | p50 largest org | p99 largest org | target (p99) |\n|---|---|---|---|---|---|\n")
 	client := &http.Client{Timeout: time.Minute}
 	rng := rand.New(rand.NewPCG(*seed, 99))
@@ -353,18 +353,4 @@ func partStats(ctx context.Context, conn driver.Conn) (parts, bytes uint64) {
 		log.Fatal(err)
 	}
 	return parts, bytes
-}
-
-// loadAverage is /proc/loadavg's first three fields: other work on the
-// machine inflates the figures.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
