@@ -1,0 +1,183 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// LockTable is the table whose existence on the designated node means that
+// an auditstore node is migrating the cluster.
+const LockTable = "schema_migrations_lock"
+
+// ClusterConfig configures the migration of a cluster.
+type ClusterConfig struct {
+	// DDL derives the cluster's statements from the migrations.
+	DDL schema.ClusterDDL
+	// Stale is the age after which a lock is taken over: its holder died
+	// while migrating (each step can run again). Default 10 minutes.
+	Stale time.Duration
+	// Poll is how often a waiting node looks at the lock. Default 500ms.
+	Poll time.Duration
+	// Holder names this auditstore node in the lock (logs only).
+	Holder string
+}
+
+// DefaultConfig returns a ClusterConfig with the defaults; DDL remains to
+// be set.
+func DefaultClusterConfig() ClusterConfig {
+	return ClusterConfig{Stale: 10 * time.Minute, Poll: 500 * time.Millisecond}
+}
+
+// Validate reports a configuration that cannot migrate.
+func (c ClusterConfig) Validate() error {
+	if err := c.DDL.Validate(); err != nil {
+		return err
+	}
+	if c.Stale <= 0 || c.Poll <= 0 {
+		return errors.New("migrate: Stale and Poll must be positive")
+	}
+	return nil
+}
+
+// RunCluster migrates every node of a cluster: each node's local tables
+// (schema.ClusterDDL.Rewrite of every migration), recorded in that node's
+// own schema_migrations, then its Distributed tables. nodes[0] is the
+// designated node, which holds the lock: CREATE TABLE without IF NOT
+// EXISTS is atomic on one server, so of several auditstore nodes starting
+// together one creates it and migrates, and the others poll until it is
+// dropped, then find nothing left to do. A lock older than cfg.Stale is
+// taken over. No ON CLUSTER: it needs distributed DDL, which some
+// operators disable.
+func RunCluster(ctx context.Context, nodes []Conn, cfg ClusterConfig, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if len(nodes) == 0 {
+		return errors.New("migrate: no cluster nodes")
+	}
+	all, err := schema.Migrations()
+	if err != nil {
+		return err
+	}
+	ms := make([]schema.Migration, len(all))
+	for i, m := range all {
+		ms[i] = cfg.DDL.Rewrite(m)
+	}
+	if err := lock(ctx, nodes[0], cfg, log); err != nil {
+		return err
+	}
+	defer func() {
+		// A cancelled ctx must not leave the lock behind.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := nodes[0].Exec(uctx, "DROP TABLE IF EXISTS "+LockTable+" SYNC"); err != nil {
+			log.Error("migrate: cannot drop the migration lock; it is taken over when stale", "error", err)
+		}
+	}()
+	for i, n := range nodes {
+		ran, err := apply(ctx, n, log.With("node", i), ms)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		missing, err := missingDistributed(ctx, n)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		if len(ran) == 0 && !missing {
+			continue
+		}
+		for _, stmt := range cfg.DDL.DistributedDDL() {
+			if err := n.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("node %d: distributed table: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// lock creates LockTable on conn, waiting while another node holds it.
+func lock(ctx context.Context, conn Conn, cfg ClusterConfig, log *slog.Logger) error {
+	create := "CREATE TABLE " + LockTable + " (holder String) ENGINE = Memory COMMENT " + quote(cfg.Holder)
+	waiting := false
+	for {
+		err := conn.Exec(ctx, create)
+		if err == nil {
+			return nil
+		}
+		if !alreadyExists(err) {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		age, held, err := lockAge(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if held && age > cfg.Stale {
+			log.Warn("migrate: taking over a stale migration lock", "age", age.Round(time.Second))
+			if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+LockTable+" SYNC"); err != nil {
+				return fmt.Errorf("drop a stale migration lock: %w", err)
+			}
+			continue
+		}
+		if !waiting {
+			log.Info("migrate: another auditstore node is migrating the cluster; waiting")
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cfg.Poll):
+		}
+	}
+}
+
+func lockAge(ctx context.Context, conn Conn) (time.Duration, bool, error) {
+	rows, err := conn.Query(ctx, "SELECT toUnixTimestamp(now()) - toUnixTimestamp(metadata_modification_time) FROM system.tables WHERE database = currentDatabase() AND name = '"+LockTable+"'")
+	if err != nil {
+		return 0, false, fmt.Errorf("read the migration lock: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return 0, false, rows.Err()
+	}
+	var s int64
+	if err := rows.Scan(&s); err != nil {
+		return 0, false, fmt.Errorf("read the migration lock: %w", err)
+	}
+	return time.Duration(s) * time.Second, true, rows.Err()
+}
+
+func missingDistributed(ctx context.Context, conn Conn) (bool, error) {
+	rows, err := conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed' AND name IN ('"+
+		strings.Join(schema.ShardedTables, "', '")+"')")
+	if err != nil {
+		return false, fmt.Errorf("read tables: %w", err)
+	}
+	defer rows.Close()
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return false, err
+		}
+	}
+	return int(n) < len(schema.ShardedTables), rows.Err()
+}
+
+// alreadyExists reports ClickHouse's TABLE_ALREADY_EXISTS (57).
+func alreadyExists(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 57
+}
+
+// quote makes s a ClickHouse string literal (the holder name is ours, not
+// user input, but it may hold any character).
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
