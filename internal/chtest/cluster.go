@@ -34,12 +34,13 @@ type Cluster struct {
 
 // ClusterNode is one engine of a Cluster.
 type ClusterNode struct {
-	mu     sync.Mutex
-	cfg    engine.Config
-	engine *engine.Engine
-	Addr   string // native protocol host:port (stable across restarts)
-	Conn   driver.Conn
-	Config chconn.Config // connection settings for the test's database
+	mu       sync.Mutex
+	cfg      engine.Config
+	engine   *engine.Engine
+	Addr     string // native protocol host:port (stable across restarts)
+	HTTPAddr string // HTTP host:port
+	Conn     driver.Conn
+	Config   chconn.Config // connection settings for the test's database
 }
 
 // NewCluster starts shards embedded engines and creates one database on
@@ -82,7 +83,8 @@ func NewCluster(tb testing.TB, shards int) *Cluster {
 		cfg := engine.DefaultConfig()
 		cfg.Lib, cfg.DataDir, cfg.Logger = lib, filepath.Join(dir, fmt.Sprintf("node%d", i+1)), logger()
 		cfg.TCPPort, cfg.HTTPPort, cfg.ConfigFile = p[0], p[1], confPath
-		n := &ClusterNode{cfg: cfg, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p[0]))}
+		n := &ClusterNode{cfg: cfg, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p[0])),
+			HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(p[1]))}
 		c.Nodes = append(c.Nodes, n)
 		tb.Cleanup(func() { n.Stop(tb) })
 		n.Start(tb)
