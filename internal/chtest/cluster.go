@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,14 +64,12 @@ func NewCluster(tb testing.TB, shards int) *Cluster {
 			}
 		}
 	}
-	var xml strings.Builder
-	fmt.Fprintf(&xml, "<clickhouse>\n  <remote_servers>\n    <%s>\n", ClusterName)
-	for _, p := range ports {
-		fmt.Fprintf(&xml, "      <shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard>\n", p[0])
-	}
-	fmt.Fprintf(&xml, "    </%s>\n  </remote_servers>\n</clickhouse>\n", ClusterName)
 	confPath := filepath.Join(dir, "cluster.xml")
-	if err := os.WriteFile(confPath, []byte(xml.String()), 0o600); err != nil {
+	tcp := make([]int, shards)
+	for i, p := range ports {
+		tcp[i] = p[0]
+	}
+	if err := engine.WriteClusterConfig(confPath, ClusterName, tcp); err != nil {
 		tb.Fatal(err)
 	}
 	var b [6]byte
