@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/migrate"
@@ -206,6 +208,12 @@ func TestClusterShardDownDelaysOnlyItsPart(t *testing.T) {
 	if h.pipe.wal.Committed() >= h.pipe.wal.Durable() {
 		t.Fatal("the log was committed past events shard 3 has not confirmed")
 	}
+	if v := gauge(t, h.pipe.m.shardFailing.WithLabelValues("3")); v != 1 {
+		t.Errorf("auditstore_ingest_shard_failing{shard=3}=%v with shard 3 down, want 1", v)
+	}
+	if v := gauge(t, h.pipe.m.shardFailing.WithLabelValues("1")); v != 0 {
+		t.Errorf("auditstore_ingest_shard_failing{shard=1}=%v, want 0", v)
+	}
 
 	c.Nodes[2].Start(t)
 	h.flush(t)
@@ -218,7 +226,19 @@ func TestClusterShardDownDelaysOnlyItsPart(t *testing.T) {
 			t.Errorf("event %s: %d rows, want 1", id, events[id])
 		}
 	}
-	if len(h.pipe.Health()) != 0 {
-		t.Errorf("health after recovery: %v", h.pipe.Health())
+	if len(h.pipe.Health()) != 0 || len(h.pipe.ShardHealth()) != 0 {
+		t.Errorf("health after recovery: %v %v", h.pipe.Health(), h.pipe.ShardHealth())
 	}
+	if v := gauge(t, h.pipe.m.shardFailing.WithLabelValues("3")); v != 0 {
+		t.Errorf("auditstore_ingest_shard_failing{shard=3}=%v after recovery, want 0", v)
+	}
+}
+
+func gauge(tb testing.TB, g prometheus.Gauge) float64 {
+	tb.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		tb.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }

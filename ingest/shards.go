@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditstore/auditstore/schema"
 )
@@ -37,6 +40,11 @@ func (t target) failed(err error) {
 	}
 	t.state.mu.Lock()
 	defer t.state.mu.Unlock()
+	if err == nil {
+		t.state.failing.Set(0)
+	} else {
+		t.state.failing.Set(1)
+	}
 	switch {
 	case err == nil:
 		t.state.failingSince, t.state.lastErr = time.Time{}, nil
@@ -48,6 +56,7 @@ func (t target) failed(err error) {
 }
 
 type shardState struct {
+	failing      prometheus.Gauge
 	mu           sync.Mutex
 	failingSince time.Time
 	lastErr      error
@@ -67,8 +76,10 @@ func (p *Pipeline) UseShards(conns []Conn) error {
 		return errors.New("ingest: no shards")
 	}
 	s := &shardSet{conns: conns}
-	for range conns {
-		s.states = append(s.states, &shardState{})
+	for i := range conns {
+		g := p.m.shardFailing.WithLabelValues(strconv.Itoa(i + 1))
+		g.Set(0)
+		s.states = append(s.states, &shardState{failing: g})
 	}
 	p.shards = s
 	return nil
