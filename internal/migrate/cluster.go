@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -105,11 +106,16 @@ func RunCluster(ctx context.Context, nodes []Conn, cfg ClusterConfig, log *slog.
 
 // lock creates LockTable on conn, waiting while another node holds it.
 func lock(ctx context.Context, conn Conn, cfg ClusterConfig, log *slog.Logger) error {
-	create := "CREATE TABLE " + LockTable + " (holder String) ENGINE = Memory COMMENT " + quote(cfg.Holder)
+	create := "CREATE TABLE " + LockTable + " (holder String) ENGINE = Memory"
 	waiting := false
 	for {
 		err := conn.Exec(ctx, create)
 		if err == nil {
+			// Who holds it, for an operator who finds it (best effort).
+			hctx := chconn.WithParams(ctx, map[string]string{"h": cfg.Holder}, nil)
+			if err := conn.Exec(hctx, "INSERT INTO "+LockTable+" (holder) VALUES ({h:String})"); err != nil {
+				log.Warn("migrate: cannot record the lock's holder", "error", err)
+			}
 			return nil
 		}
 		if !alreadyExists(err) {
@@ -174,10 +180,4 @@ func missingDistributed(ctx context.Context, conn Conn) (bool, error) {
 func alreadyExists(err error) bool {
 	var ex *clickhouse.Exception
 	return errors.As(err, &ex) && ex.Code == 57
-}
-
-// quote makes s a ClickHouse string literal (the holder name is ours, not
-// user input, but it may hold any character).
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
