@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -88,11 +87,11 @@ func RunCluster(ctx context.Context, nodes []Conn, cfg ClusterConfig, log *slog.
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
-		missing, err := missingDistributed(ctx, n)
+		stale, err := distributedStale(ctx, n)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
-		if len(ran) == 0 && !missing {
+		if len(ran) == 0 && !stale {
 			continue
 		}
 		for _, stmt := range cfg.DDL.DistributedDDL() {
@@ -160,20 +159,34 @@ func lockAge(ctx context.Context, conn Conn) (time.Duration, bool, error) {
 	return time.Duration(s) * time.Second, true, rows.Err()
 }
 
-func missingDistributed(ctx context.Context, conn Conn) (bool, error) {
-	rows, err := conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed' AND name IN ('"+
-		strings.Join(schema.ShardedTables, "', '")+"')")
-	if err != nil {
-		return false, fmt.Errorf("read tables: %w", err)
-	}
-	defer rows.Close()
-	var n uint64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return false, err
+// distributedStale reports whether a Distributed table is missing, or its
+// columns are not its local table's (a run stopped between a migration and
+// the Distributed tables' re-creation).
+func distributedStale(ctx context.Context, conn Conn) (bool, error) {
+	for _, t := range schema.ShardedTables {
+		var cols [2]string
+		for i, name := range []string{t, t + schema.LocalSuffix} {
+			q := "SELECT arrayStringConcat(groupArray(concat(name, ' ', type)), ', ') FROM (SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position)"
+			rows, err := conn.Query(chconn.WithParams(ctx, map[string]string{"t": name}, nil), q)
+			if err != nil {
+				return false, fmt.Errorf("read columns of %s: %w", name, err)
+			}
+			if rows.Next() {
+				err = rows.Scan(&cols[i])
+			}
+			if err == nil {
+				err = rows.Err()
+			}
+			rows.Close()
+			if err != nil {
+				return false, fmt.Errorf("read columns of %s: %w", name, err)
+			}
+		}
+		if cols[0] == "" || cols[0] != cols[1] {
+			return true, nil
 		}
 	}
-	return int(n) < len(schema.ShardedTables), rows.Err()
+	return false, nil
 }
 
 // alreadyExists reports ClickHouse's TABLE_ALREADY_EXISTS (57).
