@@ -203,7 +203,7 @@ func (p *Pipeline) wait(ctx context.Context, timer <-chan time.Time) bool {
 func (p *Pipeline) insertBatch(ctx context.Context, cols *columns, rec *inflight) bool {
 	n := cols.len()
 	start := time.Now()
-	quarantined, ok := p.insertOrIsolate(ctx, cols, rec, "")
+	quarantined, ok := p.insertAll(ctx, cols, rec)
 	if !ok {
 		return false
 	}
@@ -249,7 +249,7 @@ func (p *Pipeline) token(first, last wal.LSN) string {
 // (only a crash between an entry and its record would send that event
 // again). It returns how many events were quarantined, and false when ctx
 // ended first.
-func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, rec *inflight, path string) (int, bool) {
+func (p *Pipeline) insertOrIsolate(ctx context.Context, to target, cols *columns, rec *inflight, path string) (int, bool) {
 	switch {
 	case cols.len() == 0:
 		return 0, true // every record of the batch went to the quarantine
@@ -258,7 +258,7 @@ func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, rec *infl
 	}
 	if !rec.split(path) {
 		token := rec.Token + path
-		err, ok := p.insertRetrying(ctx, cols, token)
+		err, ok := p.insertRetrying(ctx, to, cols, token)
 		switch {
 		case !ok:
 			return 0, false
@@ -271,32 +271,31 @@ func (p *Pipeline) insertOrIsolate(ctx context.Context, cols *columns, rec *infl
 			if !p.quarantineRow(ctx, cols, err) {
 				return 0, false
 			}
-			rec.Quarantined = append(rec.Quarantined, path)
-			p.saveInflight(rec)
+			p.addQuarantined(rec, path)
 			return 1, true
 		}
 		p.log.Warn("ingest: ClickHouse refuses a batch for its data; splitting it to set the refused events aside",
 			"events", cols.len(), "error", err)
-		rec.Split = append(rec.Split, path)
-		p.saveInflight(rec)
+		p.addSplit(rec, path)
 	}
 	mid := cols.len() / 2
-	q1, ok := p.insertOrIsolate(ctx, cols.slice(0, mid), rec, path+"a")
+	q1, ok := p.insertOrIsolate(ctx, to, cols.slice(0, mid), rec, path+"a")
 	if !ok {
 		return 0, false
 	}
-	q2, ok := p.insertOrIsolate(ctx, cols.slice(mid, cols.len()), rec, path+"b")
+	q2, ok := p.insertOrIsolate(ctx, to, cols.slice(mid, cols.len()), rec, path+"b")
 	return q1 + q2, ok
 }
 
 // insertRetrying inserts cols until ClickHouse confirms (nil) or refuses
 // the rows for good (that error); ok is false when ctx ended first.
-func (p *Pipeline) insertRetrying(ctx context.Context, cols *columns, token string) (err error, ok bool) {
+func (p *Pipeline) insertRetrying(ctx context.Context, to target, cols *columns, token string) (err error, ok bool) {
 	backoff := p.cfg.RetryMin
 	for {
 		ictx, cancel := context.WithTimeout(ctx, p.cfg.InsertTimeout)
-		err := insert(ictx, p.conn, cols, token)
+		err := insertInto(ictx, to.conn, to.sql, cols, token)
 		cancel()
+		to.failed(err)
 		if err == nil {
 			return nil, true
 		}
@@ -306,6 +305,9 @@ func (p *Pipeline) insertRetrying(ctx context.Context, cols *columns, token stri
 		p.m.insertErrors.Inc()
 		if perm, _ := permanent(err); perm {
 			return err, true
+		}
+		if to.shard != 0 {
+			err = fmt.Errorf("shard %d: %w", to.shard, err)
 		}
 		p.mu.Lock()
 		if p.failingSince.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/auditstore/auditstore/ingest/wal"
 )
@@ -44,10 +45,39 @@ type inflight struct {
 	// Quarantined lists the paths (single events) set aside in the
 	// quarantine: a replay does not send them.
 	Quarantined []string `json:"quarantined,omitempty"`
+
+	// mu guards Split and Quarantined: on a cluster, the parts of a batch
+	// for each shard are inserted at once (a path of a shard's part starts
+	// with "-s<shard number>", and its token is Token and that path).
+	mu sync.Mutex
 }
 
-func (f *inflight) split(path string) bool       { return slices.Contains(f.Split, path) }
-func (f *inflight) quarantined(path string) bool { return slices.Contains(f.Quarantined, path) }
+func (f *inflight) split(path string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.Split, path)
+}
+
+func (f *inflight) quarantined(path string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.Quarantined, path)
+}
+
+// addSplit and addQuarantined record path in f, durably.
+func (p *Pipeline) addSplit(f *inflight, path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Split = append(f.Split, path)
+	p.saveInflightLocked(f)
+}
+
+func (p *Pipeline) addQuarantined(f *inflight, path string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Quarantined = append(f.Quarantined, path)
+	p.saveInflightLocked(f)
+}
 
 // saveInflight records f durably (temporary file, fsync, rename, fsync of
 // the directory). A failure is logged, not fatal: the batch is inserted
@@ -55,6 +85,12 @@ func (f *inflight) quarantined(path string) bool { return slices.Contains(f.Quar
 // ClickHouse had taken a second time, which reads fold), since stopping
 // inserts would also stop the log from freeing its space.
 func (p *Pipeline) saveInflight(f *inflight) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p.saveInflightLocked(f)
+}
+
+func (p *Pipeline) saveInflightLocked(f *inflight) {
 	b, err := json.Marshal(f)
 	if err == nil {
 		err = writeDurable(p.cfg.WAL.Dir, inflightFile, b)

@@ -25,6 +25,7 @@ type metrics struct {
 	quarantineEntries  prometheus.GaugeFunc
 	walLost            prometheus.CounterFunc
 	walDamaged         prometheus.GaugeFunc
+	shardFailing       *prometheus.GaugeVec // by shard number, on a cluster only
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
@@ -104,6 +105,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 			Name: "auditstore_wal_damaged_segments",
 			Help: "Damaged write-ahead log segments set aside by recovery and kept for review (WALDIR/damaged/).",
 		}, func() float64 { return float64(len(p.wal.Damage())) }),
+		shardFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "auditstore_ingest_shard_failing",
+			Help: "1 while inserts into the shard fail (its part of the batch waits in the write-ahead log), else 0; on a cluster only.",
+		}, []string{"shard"}),
 	}
 	// Export the usual series from the start, at zero.
 	for _, reason := range []string{"invalid_events", "invalid_body", "no_events", "body_too_large", "too_many_events",
@@ -115,6 +120,6 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 	}
 	reg.MustRegister(m.accepted, m.rejected, m.requests, m.latency, m.walBytes, m.walSegments, m.batchSize,
 		m.flushLatency, m.insertErrors, m.pending, m.inserted, m.dedupReplaced, m.walFaults,
-		m.quarantined, m.quarantinedRecords, m.quarantineEntries, m.walLost, m.walDamaged)
+		m.quarantined, m.quarantinedRecords, m.quarantineEntries, m.walLost, m.walDamaged, m.shardFailing)
 	return m
 }

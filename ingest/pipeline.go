@@ -129,6 +129,7 @@ type Pipeline struct {
 	confirmed atomic.Uint64 // every ingest_seq up to this is visible in ClickHouse
 	replayEnd wal.LSN       // records up to here were left by a previous run
 	resume    *inflight     // the batch in flight when the previous run stopped (Run takes it)
+	shards    *shardSet     // the cluster's shards (UseShards), nil for one server
 	// crashAfter, if set (tests), is called after each INSERT ClickHouse
 	// confirms, with its token; true stops Run there, before the commit,
 	// as a crash would.

@@ -21,7 +21,10 @@ type Conn interface {
 
 // insertSQL fills schema.WriteColumns and the two ingest columns: the node
 // and the sequence number (see schema/sql/0005_ingest_seq.sql).
-var insertSQL = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.WriteColumns, ", ") + ", ingest_node, ingest_seq)"
+var (
+	insertSQL      = "INSERT INTO " + schema.EventsTable + " (" + strings.Join(schema.WriteColumns, ", ") + ", ingest_node, ingest_seq)"
+	shardInsertSQL = "INSERT INTO " + schema.EventsTable + schema.LocalSuffix + " (" + strings.Join(schema.WriteColumns, ", ") + ", ingest_node, ingest_seq)"
+)
 
 // columns is a batch of rows in columnar form, in schema.InsertColumns
 // order, for one INSERT over the native protocol.
@@ -94,6 +97,12 @@ func (c *columns) reset() {
 // insert writes the batch in one INSERT. The deduplication token makes a
 // retry of the same batch (after an ambiguous failure) a no-op in ClickHouse.
 func insert(ctx context.Context, conn Conn, c *columns, token string) error {
+	return insertInto(ctx, conn, insertSQL, c, token)
+}
+
+// insertInto is insert with the INSERT statement's head: insertSQL, or
+// on a cluster the shard's local table (shardInsertSQL).
+func insertInto(ctx context.Context, conn Conn, sql string, c *columns, token string) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"insert_deduplicate":         1,
 		"insert_deduplication_token": token,
@@ -101,7 +110,7 @@ func insert(ctx context.Context, conn Conn, c *columns, token string) error {
 		// feeds (events_by_key) must still fill the views.
 		"deduplicate_blocks_in_dependent_materialized_views": 1,
 	}))
-	b, err := conn.PrepareBatch(ctx, insertSQL)
+	b, err := conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,21 @@ type serverResult struct {
 	failures               int64
 }
 
-func measureServer(ctx context.Context, work string, bodies [][]byte, events, clients, orgs int) serverResult {
+func measureServer(ctx context.Context, work string, bodies [][]byte, events, clients, orgs, shards int) serverResult {
 	log.Printf("starting the server ...")
 	tcp := benchutil.FreePort()
-	srv := benchutil.StartServer(work, "-data", filepath.Join(work, "data"), "-engine-tcp-port", strconv.Itoa(tcp), "-log-level", "warn")
+	args := []string{"-data", filepath.Join(work, "data"), "-engine-tcp-port", strconv.Itoa(tcp), "-log-level", "warn"}
+	if shards > 0 {
+		es := startShards(ctx, work, shards)
+		defer func() {
+			for _, e := range es {
+				_ = e.Stop(context.Background())
+			}
+		}()
+		args = append(args, clusterArgs(es)...)
+		tcp, _ = strconv.Atoi(es[0].Addr()[strings.LastIndex(es[0].Addr(), ":")+1:])
+	}
+	srv := benchutil.StartServer(work, args...)
 	defer srv.Stop()
 	keys := make([]string, orgs)
 	for i := range keys {

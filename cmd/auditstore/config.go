@@ -28,19 +28,22 @@ type config struct {
 	ClickHouse chconn.Config // Addr empty = embedded engine
 	// ClickHouseHTTP is the HTTP interface of an external server.
 	ClickHouseHTTP string
-	EngineCache    string
-	EnginePorts    [2]int // native, HTTP; 0 = pick a free port
-	AdminToken     string // "" = generate one at start
-	CursorKey      []byte // nil = random per start
-	StreamKey      string // base64; "" = DATA/stream.key
-	AllowPrivate   bool
-	LakeDir        string // "" = no "dir" data-lake destinations
-	Ingest         ingest.Config
-	KeyRefresh     time.Duration
-	Plans          schema.Plans
-	LogLevel       slog.Level
-	LogFormat      string
-	Security       security // proxies, /metrics (secrets.go)
+	// Cluster is the ClickHouse cluster (remote_servers) to shard over; ""
+	// for one server.
+	Cluster      string
+	EngineCache  string
+	EnginePorts  [2]int // native, HTTP; 0 = pick a free port
+	AdminToken   string // "" = generate one at start
+	CursorKey    []byte // nil = random per start
+	StreamKey    string // base64; "" = DATA/stream.key
+	AllowPrivate bool
+	LakeDir      string // "" = no "dir" data-lake destinations
+	Ingest       ingest.Config
+	KeyRefresh   time.Duration
+	Plans        schema.Plans
+	LogLevel     slog.Level
+	LogFormat    string
+	Security     security // proxies, /metrics (secrets.go)
 
 	// BodyReadTimeout bounds the arrival of a request body; WriteTimeout
 	// the writing of an answer (an export's progress).
@@ -64,6 +67,7 @@ var options = []option{
 	{"clickhouse-user", "AUDITSTORE_CLICKHOUSE_USER", "default", "ClickHouse user"},
 	{"clickhouse-password", "AUDITSTORE_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
 	{"clickhouse-database", "AUDITSTORE_CLICKHOUSE_DATABASE", "auditstore", "ClickHouse database (created if missing)"},
+	{"clickhouse-cluster", "AUDITSTORE_CLICKHOUSE_CLUSTER", "", "ClickHouse cluster (a remote_servers name of the -clickhouse server) to shard events over; empty: one server (see Scaling out)"},
 	{"engine-tcp-port", "AUDITSTORE_ENGINE_TCP_PORT", "0", "native port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
 	{"engine-http-port", "AUDITSTORE_ENGINE_HTTP_PORT", "0", "HTTP port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
 	{"engine-cache", "AUDITSTORE_ENGINE_CACHE", "", "where the embedded engine is cached (default: the user cache dir, ~/.cache/auditstore/engine)"},
@@ -150,6 +154,14 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	c.ClickHouse.Username = *vals["clickhouse-user"]
 	c.ClickHouse.Password = *vals["clickhouse-password"]
 	c.ClickHouse.Database = *vals["clickhouse-database"]
+	if c.Cluster = *vals["clickhouse-cluster"]; c.Cluster != "" {
+		if c.ClickHouse.Addr == "" {
+			return config{}, fmt.Errorf("-clickhouse-cluster: needs -clickhouse (a server of the cluster); the embedded engine is one server")
+		}
+		if err := (schema.ClusterDDL{Cluster: c.Cluster}).Validate(); err != nil {
+			return config{}, fmt.Errorf("-clickhouse-cluster: %w", err)
+		}
+	}
 	var err error
 	if c.Plans, err = schema.ParsePlans(*vals["plans"]); err != nil {
 		return config{}, fmt.Errorf("-plans: %w", err)

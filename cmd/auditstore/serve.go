@@ -23,6 +23,7 @@ import (
 	"github.com/auditstore/auditstore/ingest"
 
 	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/cluster"
 	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
@@ -38,6 +39,7 @@ type backend struct {
 	httpAddr string             // ClickHouse's HTTP interface
 	ch       chconn.Config      // the native connection's settings
 	engine   *engine.Supervisor // nil for an external server
+	cluster  *cluster.Conns     // every node of -clickhouse-cluster, nil for one server
 }
 
 // openBackend starts the embedded engine unless an external server is
@@ -62,6 +64,12 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 	} else {
 		b.httpAddr = cfg.ClickHouseHTTP
 	}
+	if cfg.Cluster != "" {
+		if err := b.openCluster(ctx, cfg, &chcfg, log); err != nil {
+			b.close(log)
+			return nil, err
+		}
+	}
 	b.ch = chcfg
 	conn, err := chconn.Open(ctx, chcfg)
 	if err != nil {
@@ -69,16 +77,65 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 		return nil, err
 	}
 	b.conn = conn
-	if _, err := migrate.Run(ctx, conn, log); err != nil {
-		b.close(log)
-		return nil, fmt.Errorf("migrate: %w", err)
+	if b.cluster == nil {
+		if _, err := migrate.Run(ctx, conn, log); err != nil {
+			b.close(log)
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
 	}
 	return b, nil
+}
+
+// openCluster reads the cluster's nodes from the configured server,
+// connects to each, migrates them all, and points chcfg at the designated
+// node (the small tables), which every pool but the ingest shards uses.
+func (b *backend) openCluster(ctx context.Context, cfg config, chcfg *chconn.Config, log *slog.Logger) error {
+	first, err := chconn.Open(ctx, *chcfg)
+	if err != nil {
+		return err
+	}
+	topo, err := cluster.Discover(ctx, first, cfg.Cluster)
+	first.Close()
+	if err != nil {
+		return err
+	}
+	if b.cluster, err = cluster.Open(ctx, topo, *chcfg); err != nil {
+		return err
+	}
+	mcfg := migrate.DefaultClusterConfig()
+	mcfg.DDL = schema.ClusterDDL{Cluster: cfg.Cluster, Replicated: topo.Replicated()}
+	mcfg.Holder, _ = os.Hostname()
+	var nodes []migrate.Conn
+	for _, c := range b.cluster.All() {
+		nodes = append(nodes, c)
+	}
+	if err := migrate.RunCluster(ctx, nodes, mcfg, log); err != nil {
+		return fmt.Errorf("migrate cluster %s: %w", cfg.Cluster, err)
+	}
+	chcfg.Addr = topo.Designated().Addr
+	log.Info("clickhouse cluster", "cluster", cfg.Cluster, "shards", len(topo.Shards),
+		"replicated", topo.Replicated(), "designated", chcfg.Addr)
+	return nil
+}
+
+// shards returns the ingest connection of each shard, nil for one server.
+func (b *backend) shards() []ingest.Conn {
+	if b.cluster == nil {
+		return nil
+	}
+	out := make([]ingest.Conn, len(b.cluster.Shards))
+	for i := range out {
+		out[i] = b.cluster.Shard(i)
+	}
+	return out
 }
 
 func (b *backend) close(log *slog.Logger) {
 	if b.conn != nil {
 		b.conn.Close()
+	}
+	if b.cluster != nil {
+		b.cluster.Close()
 	}
 	if b.engine != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -144,6 +201,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		return fmt.Errorf("open ingest pipeline: %w", err)
 	}
 	rec.p = pipe
+	if shards := b.shards(); shards != nil {
+		if err := pipe.UseShards(shards); err != nil {
+			return err
+		}
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()

@@ -45,6 +45,10 @@ type Config struct {
 	// 127.0.0.1 (another local process, a stream aimed at it). Use
 	// NewPassword. Default "" (no password: tests of the engine itself).
 	Password string
+	// ConfigFile, when set, is passed to the engine as --config-file: e.g.
+	// a remote_servers section naming other engines, for a sharded cluster
+	// (tests). It cannot be combined with Password, which writes its own.
+	ConfigFile string
 }
 
 // DefaultConfig returns a Config with the defaults filled in; Lib, DataDir and
@@ -68,6 +72,8 @@ func (c Config) Validate() error {
 		return errors.New("engine: ports must be within 0-65535")
 	case c.StartTimeout <= 0:
 		return errors.New("engine: StartTimeout must be positive")
+	case c.ConfigFile != "" && c.Password != "":
+		return errors.New("engine: ConfigFile and Password cannot be combined")
 	}
 	return nil
 }
@@ -142,6 +148,9 @@ func start(ctx context.Context, cfg Config, dataDir string) (*Engine, error) {
 		}
 		// The engine's own session (the serving query) signs in too.
 		args = append(args[:len(args)-1], "--config-file="+users, args[len(args)-1])
+	}
+	if cfg.ConfigFile != "" {
+		args = append(args[:len(args)-1], "--config-file="+cfg.ConfigFile, args[len(args)-1])
 	}
 	argsJSON, err := json.Marshal(args)
 	if err != nil {

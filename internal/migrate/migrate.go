@@ -48,6 +48,11 @@ func RunTo(ctx context.Context, conn Conn, log *slog.Logger, last int) ([]int, e
 			ms = append(ms, m)
 		}
 	}
+	return apply(ctx, conn, log, ms)
+}
+
+// apply runs the migrations ms not yet recorded in the database of conn.
+func apply(ctx context.Context, conn Conn, log *slog.Logger, ms []schema.Migration) ([]int, error) {
 	if err := conn.Exec(ctx, createMigrationsTable); err != nil {
 		return nil, fmt.Errorf("create %s: %w", schema.MigrationsTable, err)
 	}
