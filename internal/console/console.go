@@ -29,16 +29,13 @@ type Config struct {
 	// frame (the CSP frame-ancestors directive), e.g.
 	// "https://app.example.com", or "'self'". Empty: no page may frame it.
 	FrameAncestors []string
-	// TraceURL is the link-out template of a trace id to the tenant's
-	// execution-log tool, with {traceId} where the id goes, e.g.
-	// "https://logs.example.com/search?trace={traceId}". Empty: no link-out.
-	TraceURL string
 	// MaxOffset is how deep the API's page mode reaches (its MaxOffset):
 	// the console follows the cursor beyond. Default 100,000.
 	MaxOffset int
 }
 
-// DefaultConfig returns the defaults: not embeddable, no trace link-out.
+// DefaultConfig returns the defaults: not embeddable. (The trace link-out
+// is an org setting: tenant, GET /v1/settings.)
 func DefaultConfig() Config { return Config{MaxOffset: 100_000} }
 
 // Validate reports a setting that cannot work.
@@ -55,12 +52,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOffset < 0 {
 		return errors.New("console: max offset must not be negative")
-	}
-	if c.TraceURL != "" {
-		u, err := url.Parse(strings.ReplaceAll(c.TraceURL, "{traceId}", "x"))
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !strings.Contains(c.TraceURL, "{traceId}") {
-			return errors.New("console: the trace URL must be an http(s) URL holding {traceId}")
-		}
 	}
 	return nil
 }
@@ -89,7 +80,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors " + anc
-	setting, _ := json.Marshal(map[string]any{"traceUrl": cfg.TraceURL, "maxOffset": cfg.MaxOffset})
+	setting, _ := json.Marshal(map[string]any{"maxOffset": cfg.MaxOffset})
 	gz, err := compress(files)
 	if err != nil {
 		return nil, err
