@@ -43,11 +43,12 @@ func TestConsole(t *testing.T) {
 
 	t.Run("Filters", func(t *testing.T) { p.t = t; testFilters(t, s, p, read) })
 	t.Run("PagingAndSorting", func(t *testing.T) { p.t = t; testPaging(t, s, p, read) })
-	t.Run("DrawerAndLinks", func(t *testing.T) { p.t = t; testDrawer(t, s, p, read) })
+	t.Run("DrawerAndLinks", func(t *testing.T) { p.t = t; testDrawer(t, s, p, read, keys["admin"]) })
 	t.Run("HistogramNarrows", func(t *testing.T) { p.t = t; testHistogram(t, s, p, read) })
 	t.Run("Export", func(t *testing.T) { p.t = t; testExport(t, s, p, read) })
 	t.Run("HostileDataIsText", func(t *testing.T) { p.t = t; testHostile(t, p) })
-	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all) })
+	// DrawerAndLinks changed the org's settings once (org.update-settings).
+	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all+1) })
 	t.Run("ReadSessions", func(t *testing.T) { testReadSessions(t, s, read, keys["admin"]) })
 	t.Run("CursorPastPageLimit", func(t *testing.T) { p.t = t; testCursorPaging(t, s, p, read) })
 	t.Run("Live", func(t *testing.T) { p.t = t; testLive(t, s, p, keys["ingest"]) })
@@ -185,7 +186,11 @@ func testPaging(t *testing.T, s *servertest.Server, p *page, key string) {
 	}
 }
 
-func testDrawer(t *testing.T, s *servertest.Server, p *page, key string) {
+// orgTraceURL is the org's own trace link-out, set by testDrawer (the
+// subtests after it see it).
+const orgTraceURL = "https://trace.acme.example/t/{traceId}?from=console"
+
+func testDrawer(t *testing.T, s *servertest.Server, p *page, key, admin string) {
 	p.after(true, p.goHash("#/log?eventType=secret.update"))
 	// Keyboard: Enter on a focused row opens the drawer, Escape closes it
 	// and gives the focus back to the row.
@@ -208,7 +213,27 @@ func testDrawer(t *testing.T, s *servertest.Server, p *page, key string) {
 	var out string
 	p.eval(`document.getElementById('link-trace-out').href`, &out)
 	if out != "https://logs.example.com/search?trace=trace-02" {
-		t.Fatalf("trace link-out %q", out)
+		t.Fatalf("trace link-out %q, want the server's default", out)
+	}
+	// The org's own template replaces the server's default; a hostile one
+	// is refused and changes nothing.
+	for _, bad := range []string{"javascript:alert({traceId})", "data:text/html,{traceId}", "https://{traceId}.evil.example/", "https://logs.example.com/"} {
+		if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", admin, map[string]string{"traceUrl": bad}); code != 400 {
+			t.Fatalf("template %q: %d %v, want 400", bad, code, body)
+		}
+	}
+	if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", key, map[string]string{"traceUrl": orgTraceURL}); code != 403 {
+		t.Fatalf("a read key sets the template: %d %v, want 403", code, body)
+	}
+	if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", admin, map[string]string{"traceUrl": orgTraceURL}); code != 200 {
+		t.Fatalf("set the org's template: %d %v", code, body)
+	}
+	p.run(chromedp.Reload())
+	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.run(chromedp.Click(css(`tr[data-id="`+id+`"]`)), chromedp.WaitVisible(css("#drawer")))
+	p.eval(`document.getElementById('link-trace-out').href`, &out)
+	if out != "https://trace.acme.example/t/trace-02?from=console" {
+		t.Fatalf("trace link-out %q, want the org's template", out)
 	}
 	// before/after convention.
 	p.run(chromedp.Click(css("#drawer-close")))
@@ -324,6 +349,10 @@ func testHostile(t *testing.T, p *page) {
 		if strings.HasPrefix(strings.ToLower(h), "javascript:") {
 			t.Fatalf("a javascript: link in the drawer: %s", h)
 		}
+	}
+	// The trace id goes into the org's template URL-escaped.
+	if !slices.Contains(res.Hrefs, "https://trace.acme.example/t/javascript%3Aalert(1)?from=console") {
+		t.Fatalf("drawer links %q lack the escaped trace link-out", res.Hrefs)
 	}
 	p.shot("hostile")
 	p.run(chromedp.Click(css("#drawer-close")))
