@@ -103,6 +103,9 @@ func main() {
 		// Cold: a new browser context (empty cache and storage), signed in
 		// with the key as a tab that pasted it.
 		tctx, cancelTab := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		if err := chromedp.Do(tctx); err != nil {
+			log.Fatalf("new browser context: %v", err)
+		}
 		o := measure(tctx, srv.Base, key)
 		cold = append(cold, o)
 		// Warm: the same tab opens the console again.
@@ -182,7 +185,7 @@ func measure(ctx context.Context, base, key string) open {
 	defer cancel()
 	script, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: fmt.Sprintf(probe, key)})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("add the probe: %v", err)
 	}
 	defer func() {
 		_, _ = chromedp.Call(ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: script.Identifier})
@@ -205,7 +208,7 @@ func measure(ctx context.Context, base, key string) open {
 	}
 	b, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Console, API int64 }](transferred))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("transferred bytes: %v", err)
 	}
 	d := func(msec float64) time.Duration { return time.Duration(msec * float64(time.Millisecond)) }
 	return open{row: d(t.Row), pager: d(t.Pager), consoleBytes: b.Console, apiBytes: b.API}
