@@ -41,6 +41,7 @@ func testColumns(t *testing.T, p *page) {
 	p.shot("columns")
 	p.run(js(`localStorage.removeItem('auditstore.columns')`), chromedp.Reload())
 	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.after(false, p.goHash("#/log")) // leave the fragment the next subtest sets
 }
 
 func testStreams(t *testing.T, s *servertest.Server, p *page, admin string) {
@@ -157,9 +158,17 @@ func testViewer(t *testing.T, s *servertest.Server, b context.Context, keys map[
 	} else if _, out := s.Do(t, "GET", "/v1/export?format=ndjson&resourceId=s1", session, nil); len(out) != 0 {
 		t.Fatalf("viewer export of s1: %d bytes, want none", len(out))
 	}
-	// The token was one-time; the session start was audited.
+	// The token was one-time (in the UI too); the session start was audited.
 	if code, _ := s.JSON(t, "POST", "/v1/viewer-sessions", "", map[string]string{"token": tok["token"].(string)}); code != 401 {
 		t.Fatalf("second exchange: %d, want 401", code)
+	}
+	again := tab(t, b, s.Base, shots(t))
+	again.run(chromedp.Navigate(s.Base + "/#viewer-token=" + tok["token"].(string)))
+	again.waitJS(`/Viewer sign-in failed/.test(document.getElementById('signin-error').textContent)`)
+	var signedIn bool
+	again.eval(`!!sessionStorage.getItem('auditstore.credential') || !document.getElementById('log').hidden`, &signedIn)
+	if signedIn {
+		t.Fatal("a used viewer token signed a tab in")
 	}
 	code, out = s.Do(t, "GET", "/v1/events?eventType=audit-log.viewer-session", keys["read"], nil)
 	if code != 200 || !bytes.Contains(out, []byte(`"viewerId":"customer-user-7"`)) || !bytes.Contains(out, []byte(`"resourceId":"s3"`)) {
