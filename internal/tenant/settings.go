@@ -170,7 +170,9 @@ func (s *Service) handleGetSettings(c *gin.Context) {
 
 func (s *Service) handleSetSettings(c *gin.Context) {
 	org := c.Param("org")
-	if !canManage(c, org) {
+	if p, _ := schema.PrincipalFrom(c.Request.Context()); !p.CanManage(org) {
+		_ = c.Error(&schema.Error{Kind: schema.KindForbidden, Code: "forbidden",
+			Message: "only the operator or an admin key of this org may change its settings"})
 		return
 	}
 	var req struct {
