@@ -299,7 +299,7 @@ func (s *Service) ExchangeViewerToken(ctx context.Context, a schema.Attribution,
 	if err := s.rec.Record(ctx, r.OrgID, e); err != nil {
 		return ViewerToken{}, "", fmt.Errorf("record viewer session: %w", err)
 	}
-	if err := s.store.putViewer(ctx, r, now); err != nil {
+	if err := s.store.putViewer(ctx, r, r.exchangeVersion()); err != nil {
 		return ViewerToken{}, "", err
 	}
 	s.viewers.put(id, viewerEntry{rec: r, found: true, loaded: now})
@@ -323,7 +323,11 @@ func (s *Service) RevokeViewer(ctx context.Context, org, id string) error {
 	}
 	now := s.now()
 	r.RevokedAt = &now
-	if err := s.store.putViewer(ctx, r, now); err != nil {
+	version := now
+	if floor := r.exchangeVersion().Add(time.Millisecond); version.Before(floor) {
+		version = floor // a clock behind the token's instance still revokes
+	}
+	if err := s.store.putViewer(ctx, r, version); err != nil {
 		return err
 	}
 	s.viewers.put(id, viewerEntry{rec: r, found: true, loaded: now})
@@ -352,6 +356,12 @@ func (s *Service) authenticateViewer(ctx context.Context, token string) (schema.
 	}
 	return r.principal(), nil
 }
+
+// exchangeVersion is the version (updated_at) of an exchanged record: just
+// after the token's, whenever and wherever the exchange ran, so that a
+// revocation (versioned at its own time, later) wins over an exchange
+// written after it by an instance that read the token before it.
+func (r viewerRecord) exchangeVersion() time.Time { return r.CreatedAt.Add(time.Millisecond) }
 
 func (r viewerRecord) principal() schema.Principal {
 	return schema.Principal{OrgID: r.OrgID, Role: schema.RoleViewer, KeyID: "viewer-" + r.ID, Viewer: &schema.Viewer{

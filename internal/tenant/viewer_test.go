@@ -229,3 +229,35 @@ func TestViewerExchangeIsOneTimeAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestViewerRevocationWinsOverALateExchange: an exchange written after a
+// revocation (by an instance that read the token before it) does not
+// bring the session back.
+func TestViewerRevocationWinsOverALateExchange(t *testing.T) {
+	e := viewerEnv(t)
+	e.mustOrg(t, "acme", "pro")
+	_, admin := e.mustKey(t, "acme", "admin")
+	ctx := context.Background()
+	code, tok := e.do(t, "POST", "/v1/viewer-tokens", admin, map[string]any{"viewerId": "user-1"})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, tok)
+	}
+	id, secret, _ := parseViewerSecret(viewerTokenPrefix, tok["token"].(string))
+	stale, _, err := e.svc.store.viewer(ctx, id) // read before the revocation
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.do(t, "DELETE", "/v1/viewer-sessions/"+id, admin, nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	// The late exchange, as ExchangeViewerToken writes it.
+	ss := viewerSessionSecret(stale.SessionSalt, secret)
+	now := time.Now()
+	stale.SessionHash, stale.ExchangedAt = hashSecret(ss), &now
+	if err := e.svc.store.putViewer(ctx, stale, stale.exchangeVersion()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fresh(t).Authenticate(ctx, viewerSessionPrefix+id+"_"+ss); schema.KindOf(err) != schema.KindUnauthenticated {
+		t.Fatalf("session of a revoked token after a late exchange: %v, want refused", err)
+	}
+}
