@@ -108,8 +108,11 @@ var OrgIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Org is a tenant.
 type Org struct {
-	ID        string    `json:"id"`
-	Plan      string    `json:"plan"`
+	ID   string `json:"id"`
+	Plan string `json:"plan"`
+	// TraceURL is the org's link-out template from a trace id to its
+	// execution-log tool ("" : the server's default applies).
+	TraceURL  string    `json:"traceUrl"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/console"
 	"github.com/auditstore/auditstore/internal/engine"
+	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -52,6 +53,8 @@ type config struct {
 	MaxPageOffset                 int
 	ConsoleOn                     bool
 	Console                       console.Config
+	// TraceURL is the trace link-out of orgs that set none (tenant.Config.DefaultTraceURL).
+	TraceURL string
 }
 
 // option documents one setting for flags, the environment and README.
@@ -98,7 +101,7 @@ var options = []option{
 	{"max-page-offset", "AUDITSTORE_MAX_PAGE_OFFSET", "100000", "how deep page mode reaches ((page-1)*limit); deeper pages follow the cursor"},
 	{"console", "AUDITSTORE_CONSOLE", "true", "serve the web console at / (false: the API only)"},
 	{"console-frame-ancestors", "AUDITSTORE_CONSOLE_FRAME_ANCESTORS", "", "origins that may embed the console in a frame, space-separated (e.g. https://app.example.com); empty: none"},
-	{"console-trace-url", "AUDITSTORE_CONSOLE_TRACE_URL", "", "link from a trace id to your execution logs, with {traceId} in it (e.g. https://logs.example.com/?q={traceId})"},
+	{"console-trace-url", "AUDITSTORE_CONSOLE_TRACE_URL", "", "default link from a trace id to execution logs, with {traceId} in it (e.g. https://logs.example.com/?q={traceId}), for orgs that set none (PATCH /v1/orgs/{org}/settings)"},
 }
 
 // stringFlag is a flag kept as text; one whose default is true or false
@@ -190,7 +193,10 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	c.Console = console.DefaultConfig()
 	c.Console.FrameAncestors = strings.Fields(*vals["console-frame-ancestors"])
-	c.Console.TraceURL = *vals["console-trace-url"]
+	c.TraceURL = *vals["console-trace-url"]
+	if err := tenant.CheckTraceURL(c.TraceURL); err != nil {
+		return config{}, fmt.Errorf("-console-trace-url: %w", err)
+	}
 	if c.MaxPageOffset, err = strconv.Atoi(*vals["max-page-offset"]); err != nil || c.MaxPageOffset < 0 {
 		return config{}, fmt.Errorf("-max-page-offset: want a whole number of events, at least 0")
 	}

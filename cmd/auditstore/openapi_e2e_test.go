@@ -68,6 +68,11 @@ func TestOpenAPIAnswersValidate(t *testing.T) {
 	c.call("GET", "/v1/orgs/acme/keys", keys["admin"], nil, 200, none)
 	c.call("DELETE", "/v1/orgs/acme/keys/"+keys["spare-id"], admin, nil, 204, none)
 	c.call("POST", "/v1/orgs/acme/keys", keys["read"], js(map[string]string{"role": "read", "name": "x"}), 403, none)
+	c.call("PATCH", "/v1/orgs/acme/settings", keys["admin"], js(map[string]string{"traceUrl": "https://logs.example.com/?t={traceId}"}), 200, none)
+	c.call("PATCH", "/v1/orgs/acme/settings", keys["admin"], js(map[string]string{"traceUrl": "javascript:alert({traceId})"}), 400, wrong)
+	c.call("PATCH", "/v1/orgs/acme/settings", keys["read"], js(map[string]string{"traceUrl": ""}), 403, none)
+	c.call("GET", "/v1/settings", keys["read"], nil, 200, none)
+	c.call("GET", "/v1/settings", admin, nil, 403, none)
 
 	// Events in every body form and encoding.
 	ev := func(typ string) map[string]any {
@@ -141,6 +146,7 @@ func TestOpenAPIAnswersValidate(t *testing.T) {
 	_ = json.Unmarshal(c.call("POST", "/v1/viewer-sessions", "", js(map[string]string{"token": vt.Token}), 201, none), &vs)
 	c.call("POST", "/v1/viewer-sessions", "", js(map[string]string{"token": vt.Token}), 401, none)
 	c.call("GET", "/v1/events?limit=1", vs.Session, nil, 200, none)
+	c.call("GET", "/v1/settings", vs.Session, nil, 200, none)
 	c.call("POST", "/v1/read-sessions", vs.Session, nil, 400, none)
 	c.call("DELETE", "/v1/viewer-sessions/"+vt.ID, keys["admin"], nil, 204, none)
 	c.call("DELETE", "/v1/viewer-sessions/"+uuid.NewString(), keys["admin"], nil, 404, none)

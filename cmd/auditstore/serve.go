@@ -185,6 +185,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	rec := &pipelineRecorder{}
 	tcfg := tenant.DefaultConfig()
 	tcfg.AdminToken, tcfg.Plans, tcfg.RefreshInterval = adminToken, cfg.Plans, cfg.KeyRefresh
+	tcfg.DefaultTraceURL = cfg.TraceURL
 	tenants, err := tenant.New(pool.auth, rec, tcfg, log)
 	if err != nil {
 		return err

@@ -7,7 +7,9 @@ package console
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,16 +31,13 @@ type Config struct {
 	// frame (the CSP frame-ancestors directive), e.g.
 	// "https://app.example.com", or "'self'". Empty: no page may frame it.
 	FrameAncestors []string
-	// TraceURL is the link-out template of a trace id to the tenant's
-	// execution-log tool, with {traceId} where the id goes, e.g.
-	// "https://logs.example.com/search?trace={traceId}". Empty: no link-out.
-	TraceURL string
 	// MaxOffset is how deep the API's page mode reaches (its MaxOffset):
 	// the console follows the cursor beyond. Default 100,000.
 	MaxOffset int
 }
 
-// DefaultConfig returns the defaults: not embeddable, no trace link-out.
+// DefaultConfig returns the defaults: not embeddable. (The trace link-out
+// is an org setting: tenant, GET /v1/settings.)
 func DefaultConfig() Config { return Config{MaxOffset: 100_000} }
 
 // Validate reports a setting that cannot work.
@@ -56,12 +55,6 @@ func (c Config) Validate() error {
 	if c.MaxOffset < 0 {
 		return errors.New("console: max offset must not be negative")
 	}
-	if c.TraceURL != "" {
-		u, err := url.Parse(strings.ReplaceAll(c.TraceURL, "{traceId}", "x"))
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !strings.Contains(c.TraceURL, "{traceId}") {
-			return errors.New("console: the trace URL must be an http(s) URL holding {traceId}")
-		}
-	}
 	return nil
 }
 
@@ -69,6 +62,7 @@ func (c Config) Validate() error {
 type Handler struct {
 	files   fs.FS
 	gz      map[string][]byte // gzip of each file, made once
+	etags   map[string]string // a strong validator of each file
 	csp     string
 	frames  bool
 	setting []byte // /console-config.json
@@ -89,17 +83,17 @@ func New(cfg Config) (*Handler, error) {
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors " + anc
-	setting, _ := json.Marshal(map[string]any{"traceUrl": cfg.TraceURL, "maxOffset": cfg.MaxOffset})
-	gz, err := compress(files)
+	setting, _ := json.Marshal(map[string]any{"maxOffset": cfg.MaxOffset})
+	gz, etags, err := compress(files)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{files: files, gz: gz, csp: csp, frames: len(cfg.FrameAncestors) > 0, setting: setting}, nil
+	return &Handler{files: files, gz: gz, etags: etags, csp: csp, frames: len(cfg.FrameAncestors) > 0, setting: setting}, nil
 }
 
-// compress gzips every file once, at start.
-func compress(files fs.FS) (map[string][]byte, error) {
-	out := map[string][]byte{}
+// compress gzips every file once, at start, and names its content (ETag).
+func compress(files fs.FS) (map[string][]byte, map[string]string, error) {
+	out, etags := map[string][]byte{}, map[string]string{}
 	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -115,9 +109,23 @@ func compress(files fs.FS) (map[string][]byte, error) {
 			return err
 		}
 		out[name] = buf.Bytes()
+		sum := sha256.Sum256(b)
+		etags[name] = `"` + hex.EncodeToString(sum[:12]) + `"` // of the content, whatever its encoding
 		return nil
 	})
-	return out, err
+	return out, etags, err
+}
+
+// matchesETag reports whether an If-None-Match header names etag (a weak
+// match, as RFC 9110 asks of If-None-Match; "*" matches too).
+func matchesETag(h, etag string) bool {
+	for _, part := range strings.Split(h, ",") {
+		t := strings.TrimPrefix(strings.TrimSpace(part), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
 }
 
 func acceptsGzip(h string) bool {
@@ -175,9 +183,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ct = "text/javascript; charset=utf-8"
 	}
 	hd.Set("Content-Type", ct)
-	// The files change only with the binary: revalidate, never guess.
+	// The files change only with the binary: revalidate, never guess; a
+	// revalidation of an unchanged file is a 304 without a body.
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("Vary", "Accept-Encoding")
+	etag := h.etags[name]
+	hd.Set("ETag", "W/"+etag) // weak: the same for the gzip and plain forms
+	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesETag(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	if z, ok := h.gz[name]; ok && acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		hd.Set("Content-Encoding", "gzip")
 		b = z

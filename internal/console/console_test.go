@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -43,16 +42,18 @@ func TestConsole(t *testing.T) {
 
 	t.Run("Filters", func(t *testing.T) { p.t = t; testFilters(t, s, p, read) })
 	t.Run("PagingAndSorting", func(t *testing.T) { p.t = t; testPaging(t, s, p, read) })
-	t.Run("DrawerAndLinks", func(t *testing.T) { p.t = t; testDrawer(t, s, p, read) })
+	t.Run("DrawerAndLinks", func(t *testing.T) { p.t = t; testDrawer(t, s, p, read, keys["admin"]) })
 	t.Run("HistogramNarrows", func(t *testing.T) { p.t = t; testHistogram(t, s, p, read) })
 	t.Run("Export", func(t *testing.T) { p.t = t; testExport(t, s, p, read) })
 	t.Run("HostileDataIsText", func(t *testing.T) { p.t = t; testHostile(t, p) })
-	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all) })
+	// DrawerAndLinks changed the org's settings once (org.update-settings).
+	t.Run("AccessRecords", func(t *testing.T) { p.t = t; testAccess(t, s, p, read, keys["admin"][4:20], all+1) })
 	t.Run("ReadSessions", func(t *testing.T) { testReadSessions(t, s, read, keys["admin"]) })
 	t.Run("CursorPastPageLimit", func(t *testing.T) { p.t = t; testCursorPaging(t, s, p, read) })
 	t.Run("Live", func(t *testing.T) { p.t = t; testLive(t, s, p, keys["ingest"]) })
-	t.Run("Streams", func(t *testing.T) { p.t = t; testStreams(t, p) })
+	t.Run("Streams", func(t *testing.T) { p.t = t; testStreams(t, s, p, keys["admin"]) })
 	t.Run("Viewer", func(t *testing.T) { p.t = t; testViewer(t, s, b, keys) })
+	t.Run("ColumnsRemembered", func(t *testing.T) { p.t = t; testColumns(t, p) })
 	t.Run("PhoneAndDark", func(t *testing.T) {
 		p.t = t
 		p.after(false, p.goHash("#/log?clear=1"))
@@ -185,7 +186,11 @@ func testPaging(t *testing.T, s *servertest.Server, p *page, key string) {
 	}
 }
 
-func testDrawer(t *testing.T, s *servertest.Server, p *page, key string) {
+// orgTraceURL is the org's own trace link-out, set by testDrawer (the
+// subtests after it see it).
+const orgTraceURL = "https://trace.acme.example/t/{traceId}?from=console"
+
+func testDrawer(t *testing.T, s *servertest.Server, p *page, key, admin string) {
 	p.after(true, p.goHash("#/log?eventType=secret.update"))
 	// Keyboard: Enter on a focused row opens the drawer, Escape closes it
 	// and gives the focus back to the row.
@@ -208,7 +213,27 @@ func testDrawer(t *testing.T, s *servertest.Server, p *page, key string) {
 	var out string
 	p.eval(`document.getElementById('link-trace-out').href`, &out)
 	if out != "https://logs.example.com/search?trace=trace-02" {
-		t.Fatalf("trace link-out %q", out)
+		t.Fatalf("trace link-out %q, want the server's default", out)
+	}
+	// The org's own template replaces the server's default; a hostile one
+	// is refused and changes nothing.
+	for _, bad := range []string{"javascript:alert({traceId})", "data:text/html,{traceId}", "https://{traceId}.evil.example/", "https://logs.example.com/"} {
+		if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", admin, map[string]string{"traceUrl": bad}); code != 400 {
+			t.Fatalf("template %q: %d %v, want 400", bad, code, body)
+		}
+	}
+	if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", key, map[string]string{"traceUrl": orgTraceURL}); code != 403 {
+		t.Fatalf("a read key sets the template: %d %v, want 403", code, body)
+	}
+	if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", admin, map[string]string{"traceUrl": orgTraceURL}); code != 200 {
+		t.Fatalf("set the org's template: %d %v", code, body)
+	}
+	p.run(chromedp.Reload())
+	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.run(chromedp.Click(css(`tr[data-id="`+id+`"]`)), chromedp.WaitVisible(css("#drawer")))
+	p.eval(`document.getElementById('link-trace-out').href`, &out)
+	if out != "https://trace.acme.example/t/trace-02?from=console" {
+		t.Fatalf("trace link-out %q, want the org's template", out)
 	}
 	// before/after convention.
 	p.run(chromedp.Click(css("#drawer-close")))
@@ -325,6 +350,10 @@ func testHostile(t *testing.T, p *page) {
 			t.Fatalf("a javascript: link in the drawer: %s", h)
 		}
 	}
+	// The trace id goes into the org's template URL-escaped.
+	if !slices.Contains(res.Hrefs, "https://trace.acme.example/t/javascript%3Aalert(1)?from=console") {
+		t.Fatalf("drawer links %q lack the escaped trace link-out", res.Hrefs)
+	}
 	p.shot("hostile")
 	p.run(chromedp.Click(css("#drawer-close")))
 }
@@ -360,121 +389,6 @@ func testAccess(t *testing.T, s *servertest.Server, p *page, key, consoleKeyID s
 	p.eval(`+(/\((\d+) total\)/.exec(document.getElementById('pageinfo').textContent) || [0, 0])[1]`, &ui)
 	if ui < lo || ui > hi || ui <= all {
 		t.Fatalf("with access records the page says %q; the API %d before, %d after", p.text("#pageinfo"), lo, hi)
-	}
-}
-
-func testStreams(t *testing.T, p *page) {
-	p.run(p.goHash("#/streams"), chromedp.WaitVisible(css("#stream-new")))
-	p.waitJS(`document.body.dataset.ready === '/streams'`)
-	p.run(chromedp.Click(css("#stream-new")), chromedp.WaitVisible(css("#stream-form")),
-		chromedp.SetValue(css("#stream-name"), "siem"),
-		chromedp.SetValue(css("#stream-provider"), "custom"),
-		chromedp.SetValue(css("#stream-config"), `{"url": "http://127.0.0.1:9/ingest"}`),
-		chromedp.SetValue(css("#stream-types"), "secret.delete"),
-		chromedp.Click(css("#stream-save")))
-	p.waitJS(`document.querySelector('#streams-table tr[data-id]')`)
-	p.run(chromedp.Click(css(`#streams-table tr[data-id] button.pause`)))
-	p.waitJS(`document.querySelector('#streams-table tr[data-id] .state').textContent === 'paused'`)
-	p.run(chromedp.Click(css(`#streams-table tr[data-id] button.test`)))
-	p.waitJS(`/Test (failed|delivered)/.test(document.getElementById('streams-msg').textContent)`)
-	p.shot("streams")
-	p.run(p.goHash("#/log"))
-}
-
-func testViewer(t *testing.T, s *servertest.Server, b context.Context, keys map[string]string) {
-	grant := map[string]any{"viewerId": "customer-user-7", "filters": map[string]string{"resourceType": "secret", "resourceId": "s3"},
-		"capabilities": []string{"read", "export"}}
-	code, tok := s.JSON(t, "POST", "/v1/viewer-tokens", keys["admin"], grant)
-	if code != 201 {
-		t.Fatalf("viewer token: %d %v", code, tok)
-	}
-	if code, _ := s.JSON(t, "POST", "/v1/viewer-tokens", keys["read"], grant); code != 403 {
-		t.Fatalf("a read key asked a viewer token: %d, want 403", code)
-	}
-	p := tab(t, b, s.Base, shots(t))
-	p.run(chromedp.Navigate(s.Base + "/#viewer-token=" + tok["token"].(string)))
-	p.waitJS(`+(document.body.dataset.loads||0) > 0 && +(document.body.dataset.summaries||0) > 0`)
-	var hash string
-	p.eval(`location.hash`, &hash)
-	if strings.Contains(hash, "avt_") {
-		t.Fatalf("the viewer token stays in the URL: %s", hash)
-	}
-	want, _, _ := apiList(t, s, keys["read"], "/v1/events?resourceType=secret&resourceId=s3")
-	sameIDs(t, "viewer's events", p.rows(), want)
-	p.shot("viewer")
-	// Widening through the UI shows nothing beyond the scope.
-	apply(p, map[string]string{"f-resourceId": "s1"})
-	if r := p.rows(); len(r) != 0 {
-		t.Fatalf("a viewer bound to s3 sees %d events of s1", len(r))
-	}
-	// And through the API with its session.
-	var session string
-	p.eval(`sessionStorage.getItem('auditstore.credential')`, &session)
-	if !strings.HasPrefix(session, "avs_") {
-		t.Fatalf("viewer session %q", session)
-	}
-	for _, q := range []string{"resourceId=s1", "resourceType=secret&resourceId=s1", "eventType=secret.create", ""} {
-		ids, _, _ := apiList(t, s, session, "/v1/events?"+q)
-		for _, id := range ids {
-			if !slices.Contains(want, id) {
-				t.Fatalf("viewer session, %q: event %s outside its scope", q, id)
-			}
-		}
-	}
-	// Aggregates and the event-type counts hold only the scope too.
-	// (s3's events are carol's and the ci-bot service's, which has no email.)
-	code, out := s.Do(t, "GET", "/v1/aggregates?groupBy=actorEmail", session, nil)
-	var agg struct {
-		Groups []struct {
-			ActorEmail string
-			Count      int
-		}
-	}
-	if err := json.Unmarshal(out, &agg); code != 200 || err != nil {
-		t.Fatalf("viewer aggregates: %d %s", code, out)
-	}
-	sum := 0
-	for _, g := range agg.Groups {
-		if g.ActorEmail != "carol@example.com" && g.ActorEmail != "" {
-			t.Fatalf("viewer aggregates show %s, outside the scope", g.ActorEmail)
-		}
-		sum += g.Count
-	}
-	if sum != len(want) {
-		t.Fatalf("viewer aggregates count %d events, want %d", sum, len(want))
-	}
-	var types struct{ EventTypes []struct{ Count int } }
-	_, out = s.Do(t, "GET", "/v1/event-types", session, nil)
-	_ = json.Unmarshal(out, &types)
-	n := 0
-	for _, et := range types.EventTypes {
-		n += et.Count
-	}
-	if n != len(want) {
-		t.Fatalf("viewer event-type counts sum to %d, want %d", n, len(want))
-	}
-	if code, _ := s.Do(t, "GET", "/v1/events/00000000-0000-4000-8000-000000000000", session, nil); code != 404 {
-		t.Fatalf("viewer reads an event of s1 by id: %d, want 404", code)
-	}
-	if code, _ := s.Do(t, "GET", "/v1/export?format=csv&resourceId=s1", session, nil); code != 200 {
-		t.Fatalf("viewer export: %d", code)
-	} else if _, out := s.Do(t, "GET", "/v1/export?format=ndjson&resourceId=s1", session, nil); len(out) != 0 {
-		t.Fatalf("viewer export of s1: %d bytes, want none", len(out))
-	}
-	// The token was one-time; the session start was audited.
-	if code, _ := s.JSON(t, "POST", "/v1/viewer-sessions", "", map[string]string{"token": tok["token"].(string)}); code != 401 {
-		t.Fatalf("second exchange: %d, want 401", code)
-	}
-	code, out = s.Do(t, "GET", "/v1/events?eventType=audit-log.viewer-session", keys["read"], nil)
-	if code != 200 || !bytes.Contains(out, []byte(`"viewerId":"customer-user-7"`)) || !bytes.Contains(out, []byte(`"resourceId":"s3"`)) {
-		t.Fatalf("viewer session not audited: %d %s", code, out)
-	}
-	// Revoked: refused at once.
-	if code, _ := s.Do(t, "DELETE", "/v1/viewer-sessions/"+tok["id"].(string), keys["admin"], nil); code != 204 {
-		t.Fatalf("revoke: %d", code)
-	}
-	if code, _ := s.Do(t, "GET", "/v1/events", session, nil); code != 401 {
-		t.Fatalf("revoked session: %d, want 401", code)
 	}
 }
 

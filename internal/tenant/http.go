@@ -94,6 +94,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/orgs/:org/keys", s.handleCreateKey)
 	r.GET("/v1/orgs/:org/keys", s.handleListKeys)
 	r.DELETE("/v1/orgs/:org/keys/:key", s.handleRevokeKey)
+	s.SettingsRoutes(r)
 }
 
 // canManage refuses (403) a principal that may not manage org's keys.

@@ -39,6 +39,9 @@ type Config struct {
 	// Defaults 10m and 100,000.
 	MissTTL   time.Duration
 	MaxMisses int
+	// DefaultTraceURL is the console's trace link-out template for orgs
+	// that set none (GET /v1/settings); see CheckTraceURL. Default "": none.
+	DefaultTraceURL string
 }
 
 // DefaultConfig returns the defaults; AdminToken remains to be set.
@@ -60,6 +63,9 @@ func (c Config) Validate() error {
 		return errors.New("tenant: lookup rate, burst and max addresses must be positive")
 	case c.MissTTL <= 0 || c.MaxMisses < 1:
 		return errors.New("tenant: miss TTL and max misses must be positive")
+	}
+	if err := CheckTraceURL(c.DefaultTraceURL); err != nil {
+		return fmt.Errorf("tenant: default trace URL: %w", err)
 	}
 	return nil
 }
@@ -355,7 +361,7 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	o, err := s.Org(ctx, id)
+	o, err := s.freshOrg(ctx, id)
 	if err != nil {
 		return schema.Org{}, err
 	}

@@ -30,9 +30,9 @@ func params(ctx context.Context, p clickhouse.Parameters) context.Context {
 
 func (s *store) putOrg(ctx context.Context, o schema.Org) error {
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
-		"id": o.ID, "plan": o.Plan, "c": chconn.Time(o.CreatedAt), "u": chconn.Time(o.UpdatedAt)}),
-		`INSERT INTO orgs (id, plan, created_at, updated_at)
-		 VALUES ({id:String}, {plan:String}, {c:DateTime64(3, 'UTC')}, {u:DateTime64(3, 'UTC')})`)
+		"id": o.ID, "plan": o.Plan, "trace": o.TraceURL, "c": chconn.Time(o.CreatedAt), "u": chconn.Time(o.UpdatedAt)}),
+		`INSERT INTO orgs (id, plan, trace_url, created_at, updated_at)
+		 VALUES ({id:String}, {plan:String}, {trace:String}, {c:DateTime64(3, 'UTC')}, {u:DateTime64(3, 'UTC')})`)
 	if err != nil {
 		return fmt.Errorf("write org: %w", err)
 	}
@@ -40,7 +40,15 @@ func (s *store) putOrg(ctx context.Context, o schema.Org) error {
 }
 
 func (s *store) orgs(ctx context.Context) (map[string]schema.Org, error) {
-	rows, err := s.conn.Query(ctx, "SELECT id, plan, created_at, updated_at FROM orgs FINAL")
+	return s.orgsWhere(ctx, "", nil)
+}
+
+func (s *store) orgsWhere(ctx context.Context, where string, p clickhouse.Parameters) (map[string]schema.Org, error) {
+	q := "SELECT id, plan, trace_url, created_at, updated_at FROM orgs FINAL"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	rows, err := s.conn.Query(params(ctx, p), q)
 	if err != nil {
 		return nil, fmt.Errorf("read orgs: %w", err)
 	}
@@ -48,7 +56,7 @@ func (s *store) orgs(ctx context.Context) (map[string]schema.Org, error) {
 	out := map[string]schema.Org{}
 	for rows.Next() {
 		var o schema.Org
-		if err := rows.Scan(&o.ID, &o.Plan, &o.CreatedAt, &o.UpdatedAt); err != nil {
+		if err := rows.Scan(&o.ID, &o.Plan, &o.TraceURL, &o.CreatedAt, &o.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("read orgs: %w", err)
 		}
 		out[o.ID] = o

@@ -2,6 +2,8 @@ package tenant
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/google/uuid"
 
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
@@ -23,6 +26,15 @@ import (
 // exchanges the token, once, for a session the server can revoke and
 // expire. A token reads "avt_<id>_<secret>", its session "avs_<id>_<secret>",
 // both shaped like API keys; only hashes of the secrets are stored.
+//
+// The exchange is one-time across instances without a coordination
+// service: the session's secret is derived from the token's
+// (HMAC-SHA256 keyed by a random salt stored with the token and never given
+// out, so a token leaked after its exchange opens nothing), and its audit
+// record has an id and a time derived from the token. Two instances racing
+// on one token therefore open the same session and write the same record,
+// which the events table folds into one (same org, time and id); an
+// exchange after the first one is written is refused.
 const (
 	viewerTokenPrefix   = "avt_"
 	viewerSessionPrefix = "avs_"
@@ -46,6 +58,7 @@ type viewerRecord struct {
 	Caps              []string
 	TokenHash         string
 	SessionHash       string
+	SessionSalt       string // the HMAC key of the session secret
 	CreatedAt         time.Time
 	ExpiresAt         time.Time
 	ExchangedAt       *time.Time
@@ -145,6 +158,32 @@ func newViewerSecret(prefix, id string) (token, hash string) {
 	return prefix + id + "_" + s, hashSecret(s)
 }
 
+// viewerSessionSecret derives a token's session secret (43 characters,
+// shaped like every other secret) from the token's secret and its salt.
+func viewerSessionSecret(salt, tokenSecret string) string {
+	m := hmac.New(sha256.New, []byte(salt))
+	m.Write([]byte("auditstore viewer session\x00" + tokenSecret))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// viewerEventNamespace names the ids of viewer-session records.
+var viewerEventNamespace = uuid.MustParse("6f1c2b7e-4d3a-4f43-9a51-3c0de2a1b7a9")
+
+// viewerEventID is the id of the audit record of session id's start: the
+// same on every instance.
+func viewerEventID(id string) string {
+	return uuid.NewSHA1(viewerEventNamespace, []byte(schema.TypeViewerSession+"/"+id)).String()
+}
+
+// parseViewerSecret splits a viewer token string of prefix into its id and
+// its secret.
+func parseViewerSecret(prefix, token string) (id, secret string, ok bool) {
+	if id, _, ok = parseViewer(prefix, token); !ok {
+		return "", "", false
+	}
+	return id, token[len(token)-secretLen:], true
+}
+
 // parseViewer splits a viewer token or session string of prefix.
 func parseViewer(prefix, token string) (id, hash string, ok bool) {
 	if !strings.HasPrefix(token, prefix) {
@@ -215,7 +254,9 @@ func (s *Service) CreateViewerToken(ctx context.Context, org string, g ViewerGra
 	}
 	id, _, _ := newKey()
 	token, hash := newViewerSecret(viewerTokenPrefix, id)
-	r.ID, r.TokenHash = id, hash
+	var salt [32]byte
+	mustRand(salt[:])
+	r.ID, r.TokenHash, r.SessionSalt = id, hash, base64.RawURLEncoding.EncodeToString(salt[:])
 	if err := s.store.putViewer(ctx, r, r.CreatedAt); err != nil {
 		return ViewerToken{}, "", err
 	}
@@ -224,12 +265,15 @@ func (s *Service) CreateViewerToken(ctx context.Context, org string, g ViewerGra
 }
 
 // ExchangeViewerToken turns a viewer token, once, into a session, and
-// records the session's start as an event of the org.
+// records the session's start as an event of the org. Exchanges racing on
+// several instances all get the same session and leave one record (see
+// the top of this file).
 func (s *Service) ExchangeViewerToken(ctx context.Context, a schema.Attribution, token string) (ViewerToken, string, error) {
-	id, hash, ok := parseViewer(viewerTokenPrefix, token)
+	id, secret, ok := parseViewerSecret(viewerTokenPrefix, token)
 	if !ok {
 		return ViewerToken{}, "", errViewerRefused
 	}
+	hash := hashSecret(secret)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	r, found, err := s.store.viewer(ctx, id) // fresh: the exchange is one-time
@@ -240,16 +284,22 @@ func (s *Service) ExchangeViewerToken(ctx context.Context, a schema.Attribution,
 	if !found || !equalSecret(hash, r.TokenHash) || r.RevokedAt != nil || r.ExchangedAt != nil || !now.Before(r.ExpiresAt) {
 		return ViewerToken{}, "", errViewerRefused
 	}
-	session, shash := newViewerSecret(viewerSessionPrefix, id)
-	r.SessionHash, r.ExchangedAt = shash, &now
+	ss := viewerSessionSecret(r.SessionSalt, secret)
+	session := viewerSessionPrefix + id + "_" + ss
+	r.SessionHash, r.ExchangedAt = hashSecret(ss), &now
 	a.Principal = r.principal()
 	md := map[string]any{"viewerId": r.UserID, "sessionId": r.ID, "filters": r.describe().Filters,
 		"capabilities": r.Caps, "expiresAt": r.ExpiresAt.UTC().Format(time.RFC3339)}
+	// The record's id and time come from the token, so that a racing
+	// exchange on another instance writes the same row (its time is the
+	// token's issue, which the exchange follows within the token's life).
+	e := a.Event(schema.TypeViewerSession, nil, md, r.CreatedAt)
+	e.ID = viewerEventID(r.ID)
 	// Recorded first: a session that cannot be recorded is not opened.
-	if err := s.rec.Record(ctx, r.OrgID, a.Event(schema.TypeViewerSession, nil, md, now)); err != nil {
+	if err := s.rec.Record(ctx, r.OrgID, e); err != nil {
 		return ViewerToken{}, "", fmt.Errorf("record viewer session: %w", err)
 	}
-	if err := s.store.putViewer(ctx, r, now); err != nil {
+	if err := s.store.putViewer(ctx, r, r.exchangeVersion()); err != nil {
 		return ViewerToken{}, "", err
 	}
 	s.viewers.put(id, viewerEntry{rec: r, found: true, loaded: now})
@@ -273,7 +323,11 @@ func (s *Service) RevokeViewer(ctx context.Context, org, id string) error {
 	}
 	now := s.now()
 	r.RevokedAt = &now
-	if err := s.store.putViewer(ctx, r, now); err != nil {
+	version := now
+	if floor := r.exchangeVersion().Add(time.Millisecond); version.Before(floor) {
+		version = floor // a clock behind the token's instance still revokes
+	}
+	if err := s.store.putViewer(ctx, r, version); err != nil {
 		return err
 	}
 	s.viewers.put(id, viewerEntry{rec: r, found: true, loaded: now})
@@ -287,6 +341,13 @@ func (s *Service) authenticateViewer(ctx context.Context, token string) (schema.
 		return schema.Principal{}, errMalformed
 	}
 	r, found, err := s.viewerRecord(ctx, id)
+	if err == nil && found && r.SessionHash == "" {
+		// Known here before its exchange, which another instance may have
+		// made since: read it again.
+		if r, found, err = s.store.viewer(ctx, id); err == nil {
+			s.viewers.put(id, viewerEntry{rec: r, found: found, loaded: s.now()})
+		}
+	}
 	if err != nil {
 		return schema.Principal{}, err
 	}
@@ -295,6 +356,12 @@ func (s *Service) authenticateViewer(ctx context.Context, token string) (schema.
 	}
 	return r.principal(), nil
 }
+
+// exchangeVersion is the version (updated_at) of an exchanged record: just
+// after the token's, whenever and wherever the exchange ran, so that a
+// revocation (versioned at its own time, later) wins over an exchange
+// written after it by an instance that read the token before it.
+func (r viewerRecord) exchangeVersion() time.Time { return r.CreatedAt.Add(time.Millisecond) }
 
 func (r viewerRecord) principal() schema.Principal {
 	return schema.Principal{OrgID: r.OrgID, Role: schema.RoleViewer, KeyID: "viewer-" + r.ID, Viewer: &schema.Viewer{
@@ -312,11 +379,11 @@ func (s *store) putViewer(ctx context.Context, r viewerRecord, updated time.Time
 		return chconn.Time(*t)
 	}
 	err := s.conn.Exec(params(ctx, clickhouse.Parameters{
-		"id": r.ID, "org": r.OrgID, "user": r.UserID, "scope": string(scope), "th": r.TokenHash, "sh": r.SessionHash,
+		"id": r.ID, "org": r.OrgID, "user": r.UserID, "scope": string(scope), "th": r.TokenHash, "sh": r.SessionHash, "salt": r.SessionSalt,
 		"c": chconn.Time(r.CreatedAt), "e": chconn.Time(r.ExpiresAt), "x": opt(r.ExchangedAt), "r": opt(r.RevokedAt), "u": chconn.Time(updated)}),
-		`INSERT INTO viewer_sessions (id, org_id, user_id, scope, capabilities, token_hash, session_hash,
+		`INSERT INTO viewer_sessions (id, org_id, user_id, scope, capabilities, token_hash, session_hash, session_salt,
 		   created_at, expires_at, exchanged_at, revoked_at, updated_at)
-		 VALUES ({id:String}, {org:String}, {user:String}, {scope:String}, `+capsLiteral(r.Caps)+`, {th:String}, {sh:String},
+		 VALUES ({id:String}, {org:String}, {user:String}, {scope:String}, `+capsLiteral(r.Caps)+`, {th:String}, {sh:String}, {salt:String},
 		         {c:DateTime64(3, 'UTC')}, {e:DateTime64(3, 'UTC')},
 		         if({x:String} = '', NULL, parseDateTime64BestEffort({x:String}, 3, 'UTC')),
 		         if({r:String} = '', NULL, parseDateTime64BestEffort({r:String}, 3, 'UTC')),
@@ -341,7 +408,7 @@ func capsLiteral(caps []string) string {
 
 func (s *store) viewer(ctx context.Context, id string) (viewerRecord, bool, error) {
 	rows, err := s.conn.Query(params(ctx, clickhouse.Parameters{"id": id}),
-		`SELECT id, org_id, user_id, scope, capabilities, token_hash, session_hash, created_at, expires_at, exchanged_at, revoked_at
+		`SELECT id, org_id, user_id, scope, capabilities, token_hash, session_hash, session_salt, created_at, expires_at, exchanged_at, revoked_at
 		 FROM viewer_sessions FINAL WHERE id = {id:String}`)
 	if err != nil {
 		return viewerRecord{}, false, err
@@ -351,7 +418,7 @@ func (s *store) viewer(ctx context.Context, id string) (viewerRecord, bool, erro
 	found := false
 	for rows.Next() {
 		var scope string
-		if err := rows.Scan(&r.ID, &r.OrgID, &r.UserID, &scope, &r.Caps, &r.TokenHash, &r.SessionHash,
+		if err := rows.Scan(&r.ID, &r.OrgID, &r.UserID, &scope, &r.Caps, &r.TokenHash, &r.SessionHash, &r.SessionSalt,
 			&r.CreatedAt, &r.ExpiresAt, &r.ExchangedAt, &r.RevokedAt); err != nil {
 			return viewerRecord{}, false, err
 		}

@@ -2,12 +2,15 @@ package tenant
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/gin-gonic/gin"
 
 	"github.com/auditstore/auditstore/internal/httpx"
@@ -162,5 +165,99 @@ func TestViewerExpiry(t *testing.T) {
 	}
 	if code, _ := e.do(t, "GET", "/v1/events", ses["session"].(string), nil); code != 401 {
 		t.Fatalf("expired session: %d, want 401", code)
+	}
+}
+
+// TestViewerExchangeIsOneTimeAcrossInstances: exchanges of one token racing
+// on two instances over one database open one session and leave one audit
+// record; any later exchange, on either, is refused; the session cannot be
+// computed from the token alone.
+func TestViewerExchangeIsOneTimeAcrossInstances(t *testing.T) {
+	e := viewerEnv(t)
+	e.mustOrg(t, "acme", "pro")
+	_, admin := e.mustKey(t, "acme", "admin")
+	nodes := []*Service{e.svc, e.fresh(t)}
+	ctx := context.Background()
+	for round := range 5 {
+		code, tok := e.do(t, "POST", "/v1/viewer-tokens", admin, map[string]any{"viewerId": fmt.Sprintf("user-%d", round)})
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, tok)
+		}
+		token := tok["token"].(string)
+		sessions := make([]string, len(nodes))
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, sessions[i], errs[i] = n.ExchangeViewerToken(ctx, schema.Attribution{IPAddress: "203.0.113.9"}, token)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var opened []string
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				opened = append(opened, sessions[i])
+			case schema.KindOf(err) != schema.KindUnauthenticated:
+				t.Fatalf("round %d: node %d: %v", round, i, err)
+			}
+		}
+		if len(opened) == 0 || (len(opened) == 2 && opened[0] != opened[1]) {
+			t.Fatalf("round %d: sessions opened %q, want one session", round, opened)
+		}
+		for i, n := range nodes {
+			if _, err := n.Authenticate(ctx, opened[0]); err != nil {
+				t.Fatalf("round %d: node %d refuses the session: %v", round, i, err)
+			}
+			if _, _, err := n.ExchangeViewerToken(ctx, schema.Attribution{}, token); schema.KindOf(err) != schema.KindUnauthenticated {
+				t.Fatalf("round %d: node %d: exchange after the first: %v, want refused", round, i, err)
+			}
+		}
+		if n := e.count(t, "SELECT count() FROM events FINAL WHERE org_id = 'acme' AND event_type = 'audit-log.viewer-session' AND actor_id = {u:String}",
+			clickhouse.Parameters{"u": fmt.Sprintf("user-%d", round)}); n != 1 {
+			t.Fatalf("round %d: viewer-session records=%d, want 1", round, n)
+		}
+		// The session is not the token's secret hashed without the salt.
+		id, secret, _ := parseViewerSecret(viewerTokenPrefix, token)
+		if _, err := e.svc.Authenticate(ctx, viewerSessionPrefix+id+"_"+viewerSessionSecret("", secret)); err == nil {
+			t.Fatalf("round %d: a session computed without the salt is accepted", round)
+		}
+	}
+}
+
+// TestViewerRevocationWinsOverALateExchange: an exchange written after a
+// revocation (by an instance that read the token before it) does not
+// bring the session back.
+func TestViewerRevocationWinsOverALateExchange(t *testing.T) {
+	e := viewerEnv(t)
+	e.mustOrg(t, "acme", "pro")
+	_, admin := e.mustKey(t, "acme", "admin")
+	ctx := context.Background()
+	code, tok := e.do(t, "POST", "/v1/viewer-tokens", admin, map[string]any{"viewerId": "user-1"})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, tok)
+	}
+	id, secret, _ := parseViewerSecret(viewerTokenPrefix, tok["token"].(string))
+	stale, _, err := e.svc.store.viewer(ctx, id) // read before the revocation
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.do(t, "DELETE", "/v1/viewer-sessions/"+id, admin, nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	// The late exchange, as ExchangeViewerToken writes it.
+	ss := viewerSessionSecret(stale.SessionSalt, secret)
+	now := time.Now()
+	stale.SessionHash, stale.ExchangedAt = hashSecret(ss), &now
+	if err := e.svc.store.putViewer(ctx, stale, stale.exchangeVersion()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fresh(t).Authenticate(ctx, viewerSessionPrefix+id+"_"+ss); schema.KindOf(err) != schema.KindUnauthenticated {
+		t.Fatalf("session of a revoked token after a late exchange: %v, want refused", err)
 	}
 }

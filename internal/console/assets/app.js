@@ -6,7 +6,16 @@ import { StreamsPage } from './streams.js';
 import { Drawer } from './drawer.js';
 
 const $ = (id) => document.getElementById(id);
-let log = null, streams = null, config = { traceUrl: '' };
+let log = null, streams = null, settingsFor = null;
+const config = { traceUrl: '', maxOffset: 100000 };
+
+// loadSettings reads the org's settings (its trace link-out) once per
+// credential, as any key or viewer session of the org may.
+async function loadSettings() {
+  if (settingsFor === auth.token) return;
+  settingsFor = auth.token;
+  try { config.traceUrl = (await request('/v1/settings')).traceUrl || ''; } catch { config.traceUrl = ''; }
+}
 
 async function startSession() {
   // A read session records this console's reads once, not every poll.
@@ -26,6 +35,7 @@ async function render() {
   $('log').hidden = !signedIn || path !== '/log';
   $('streams').hidden = !signedIn || path !== '/streams';
   if (!signedIn) { $('key').focus(); return; }
+  await loadSettings();
   const scope = Object.entries(auth.scope).map(([k, v]) => `${k}=${v}`).join(', ');
   $('who').textContent = auth.kind === 'viewer' ? `Viewer session${scope ? ' · limited to ' + scope : ''}` : 'API key';
   for (const a of document.querySelectorAll('#nav a')) a.setAttribute('aria-current', a.getAttribute('href') === '#' + path ? 'page' : 'false');
@@ -50,7 +60,7 @@ async function detectAdmin() {
 }
 
 async function main() {
-  try { config = await (await fetch('/console-config.json', { cache: 'no-store' })).json(); } catch { /* defaults */ }
+  try { Object.assign(config, await (await fetch('/console-config.json', { cache: 'no-store' })).json()); } catch { /* defaults */ }
   // An embedding page passes a one-time viewer token in the fragment
   // (#viewer-token=...): it is exchanged for a session at once and removed
   // from the address.

@@ -76,7 +76,7 @@ export class Drawer {
     if (e.traceId) {
       links.append(link('link-trace', 'This trace', { traceId: e.traceId }));
       const tpl = this.config.traceUrl;
-      const href = tpl ? safeHref(tpl.replace('{traceId}', encodeURIComponent(e.traceId))) : null;
+      const href = tpl ? safeHref(tpl.replace('{traceId}', () => encodeURIComponent(e.traceId))) : null;
       if (href) links.append(el('a', { id: 'link-trace-out', href, target: '_blank', rel: 'noopener noreferrer' }, 'Execution logs ↗'));
     }
     if (actorId(e.actor)) links.append(link('link-actor', 'Actor activity', { actorId: actorId(e.actor) }));
