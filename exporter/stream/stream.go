@@ -43,6 +43,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -56,10 +57,7 @@ type Conn interface {
 // Watermark is where this server's ingest path stands (*ingest.Pipeline
 // implements it). Every event of node NodeID with ingest_seq at most
 // Confirmed is visible in ClickHouse.
-type Watermark interface {
-	NodeID() string
-	Confirmed() uint64
-}
+type Watermark = flow.Watermark
 
 // Recorder durably records an audit event of an org (tenant.Recorder has
 // the same shape). It returns nil only once the event is durable.
@@ -186,7 +184,7 @@ type Service struct {
 	deny   *denyList
 	env    *env
 	m      *metrics
-	reads  chan struct{} // semaphore of concurrent ClickHouse reads
+	ev     *eventReader
 	now    func() time.Time
 
 	writeMu sync.Mutex // serializes stream changes made through this server
@@ -224,8 +222,9 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, store: &store{conn: conn, timeout: cfg.QueryTimeout}, wm: wm, rec: rec, log: log,
-		seal: sl, m: m, reads: make(chan struct{}, cfg.MaxConcurrentReads), now: time.Now,
+	st := &store{conn: conn, timeout: cfg.QueryTimeout}
+	s := &Service{cfg: cfg, store: st, wm: wm, rec: rec, log: log,
+		seal: sl, m: m, ev: &eventReader{store: st, cfg: cfg, reads: make(chan struct{}, cfg.MaxConcurrentReads)}, now: time.Now,
 		workers: map[string]*worker{}, kick: make(chan struct{}, 1)}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.deny, err = newDenyList(rctx, cfg.Resolver, cfg.Deny)
@@ -291,7 +290,7 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 			}
 			continue
 		}
-		w := newWorker(s, s.open(d))
+		w := newWorker(s.deps(), s.open(d))
 		wctx, cancel := context.WithCancel(ctx)
 		w.cancel = cancel
 		s.workers[d.id] = w
