@@ -41,6 +41,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -55,10 +56,7 @@ type Conn interface {
 // Watermark is where this server's ingest path stands (*ingest.Pipeline
 // implements it): every event of node NodeID with ingest_seq at most
 // Confirmed is visible in ClickHouse.
-type Watermark interface {
-	NodeID() string
-	Confirmed() uint64
-}
+type Watermark = flow.Watermark
 
 // Recorder durably records an audit event of an org.
 type Recorder interface {
@@ -251,7 +249,7 @@ func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 			}
 			continue
 		}
-		w := newWorker(s, s.open(d))
+		w := newWorker(s.deps(), s.open(d))
 		wctx, cancel := context.WithCancel(ctx)
 		w.cancel = cancel
 		s.workers[d.id] = w
