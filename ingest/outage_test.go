@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/servertest"
 )
 
 // ownEngine is a ClickHouse this test may stop and start again on the same
@@ -24,15 +24,6 @@ type ownEngine struct {
 	cfg       engine.Config
 	e         *engine.Engine
 	tcp, http int
-}
-
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func startOwnEngine(tb testing.TB) *ownEngine {
@@ -47,7 +38,7 @@ func startOwnEngine(tb testing.TB) *ownEngine {
 	}
 	o := &ownEngine{tb: tb, cfg: engine.DefaultConfig()}
 	o.cfg.Lib, o.cfg.DataDir, o.cfg.Logger = lib, filepath.Join(tb.TempDir(), "ch"), quiet()
-	o.cfg.TCPPort, o.cfg.HTTPPort = freePort(tb), freePort(tb)
+	o.cfg.TCPPort, o.cfg.HTTPPort = servertest.FreePort(tb), servertest.FreePort(tb)
 	o.start()
 	tb.Cleanup(func() {
 		if o.e != nil {
