@@ -152,8 +152,7 @@ type Service struct {
 
 	writeMu sync.Mutex // serializes destination changes made through this server
 
-	mu      sync.Mutex
-	workers map[string]*worker // by destination id, while Run runs
+	workers flow.Pool[*worker] // by destination id, while Run runs
 	kick    chan struct{}
 
 	backfillKick chan struct{}
@@ -194,79 +193,49 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	}
 	return &Service{cfg: cfg, store: &store{conn: conn, timeout: cfg.QueryTimeout}, wm: wm, rec: rec, log: log,
 		seal: sl, m: m, writes: make(chan struct{}, cfg.MaxConcurrentWrites), now: time.Now,
-		workers: map[string]*worker{}, kick: make(chan struct{}, 1), backfillKick: make(chan struct{}, 1)}, nil
+		kick: make(chan struct{}, 1), backfillKick: make(chan struct{}, 1)}, nil
 }
 
 // Run delivers every destination until ctx ends. A step cut short by the
 // end of ctx is repeated, with the same file names, by the next run.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer func() {
-		s.mu.Lock()
-		for id, w := range s.workers {
-			w.cancel()
-			delete(s.workers, id)
-		}
-		s.mu.Unlock()
-		wg.Wait()
-	}()
+	defer wg.Wait()
+	defer s.workers.Stop()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.backfillLoop(ctx)
 	}()
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		if err := s.reconcile(ctx, &wg); err != nil && ctx.Err() == nil {
+	flow.Every(ctx, s.cfg.RefreshInterval, s.kick, func(ctx context.Context) {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("lake: cannot read the destinations; keeping the running ones", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
+	})
 }
 
-func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
+// reconcile makes the running workers match the stored destinations.
+func (s *Service) reconcile(ctx context.Context) error {
 	defs, err := s.store.destinations(ctx, nil, "")
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
+	live := map[string]def{}
+	var ids []string
 	for _, d := range defs {
-		if d.deleted {
-			continue
+		if !d.deleted {
+			live[d.id] = d
+			ids = append(ids, d.id)
 		}
-		seen[d.id] = true
-		if w, ok := s.workers[d.id]; ok {
-			if !d.updated.Equal(w.def().d.updated) {
+	}
+	s.workers.Sync(ctx, ids,
+		func(id string) *worker { return newWorker(s.deps(), s.open(live[id])) },
+		func(id string, w *worker) {
+			if d := live[id]; !d.updated.Equal(w.def().d.updated) {
 				w.update(s.open(d))
 			}
-			continue
-		}
-		w := newWorker(s.deps(), s.open(d))
-		wctx, cancel := context.WithCancel(ctx)
-		w.cancel = cancel
-		s.workers[d.id] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			w.run(wctx)
-		}()
-	}
-	for id, w := range s.workers {
-		if !seen[id] {
-			w.cancel()
-			delete(s.workers, id)
-			s.m.forget(id)
-		}
-	}
+		},
+		s.m.forget)
 	return nil
 }
 
@@ -310,7 +279,6 @@ func (s *Service) changed() {
 }
 
 func (s *Service) worker(id string) *worker {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.workers[id]
+	w, _ := s.workers.Get(id)
+	return w
 }

@@ -79,9 +79,8 @@ func (s *Service) deps() deps {
 // worker delivers one destination's events from this server's ingest node.
 type worker struct {
 	deps
-	snap   atomic.Pointer[snapshot]
-	wake   flow.Waker
-	cancel context.CancelFunc
+	snap atomic.Pointer[snapshot]
+	wake flow.Waker
 
 	mu          sync.Mutex
 	m           mark // position and status on this node
@@ -115,7 +114,9 @@ func (w *worker) setState(id, state string) {
 	w.metrics.SetState(id, state)
 }
 
-func (w *worker) run(ctx context.Context) {
+// Run delivers until ctx ends, one step at a time; a failed step is
+// retried with backoff.
+func (w *worker) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		snap := w.snap.Load()
 		id := snap.d.id

@@ -189,8 +189,7 @@ type Service struct {
 
 	writeMu sync.Mutex // serializes stream changes made through this server
 
-	mu      sync.Mutex
-	workers map[string]*worker // by stream id, while Run runs
+	workers flow.Pool[*worker] // by stream id, while Run runs
 	kick    chan struct{}      // a local change: reconcile now
 }
 
@@ -225,7 +224,7 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	st := &store{conn: conn, timeout: cfg.QueryTimeout}
 	s := &Service{cfg: cfg, store: st, wm: wm, rec: rec, log: log,
 		seal: sl, m: m, ev: &eventReader{store: st, cfg: cfg, reads: make(chan struct{}, cfg.MaxConcurrentReads)}, now: time.Now,
-		workers: map[string]*worker{}, kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1)}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.deny, err = newDenyList(rctx, cfg.Resolver, cfg.Deny)
 	cancel()
@@ -245,69 +244,36 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 // (their batches are sent again by the next run) and Run returns once every
 // worker has stopped.
 func (s *Service) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer func() {
-		s.mu.Lock()
-		for id, w := range s.workers {
-			w.stop()
-			delete(s.workers, id)
-		}
-		s.mu.Unlock()
-		wg.Wait()
-	}()
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		if err := s.reconcile(ctx, &wg); err != nil && ctx.Err() == nil {
+	defer s.workers.Stop()
+	flow.Every(ctx, s.cfg.RefreshInterval, s.kick, func(ctx context.Context) {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("stream: cannot read the streams; keeping the running ones", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
+	})
 }
 
 // reconcile makes the running workers match the stored streams.
-func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
+func (s *Service) reconcile(ctx context.Context) error {
 	defs, err := s.store.streams(ctx, "", "")
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
+	live := map[string]def{}
+	var ids []string
 	for _, d := range defs {
-		if d.deleted {
-			continue
+		if !d.deleted {
+			live[d.id] = d
+			ids = append(ids, d.id)
 		}
-		seen[d.id] = true
-		if w, ok := s.workers[d.id]; ok {
-			if !d.updated.Equal(w.def().updated) {
+	}
+	s.workers.Sync(ctx, ids,
+		func(id string) *worker { return newWorker(s.deps(), s.open(live[id])) },
+		func(id string, w *worker) {
+			if d := live[id]; !d.updated.Equal(w.def().updated) {
 				w.update(s.open(d))
 			}
-			continue
-		}
-		w := newWorker(s.deps(), s.open(d))
-		wctx, cancel := context.WithCancel(ctx)
-		w.cancel = cancel
-		s.workers[d.id] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			w.run(wctx)
-		}()
-	}
-	for id, w := range s.workers {
-		if !seen[id] {
-			w.stop()
-			delete(s.workers, id)
-			s.m.forget(id)
-		}
-	}
+		},
+		s.m.forget)
 	return nil
 }
 
@@ -321,7 +287,6 @@ func (s *Service) changed() {
 
 // worker returns the running worker of a stream, if any.
 func (s *Service) worker(id string) *worker {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.workers[id]
+	w, _ := s.workers.Get(id)
+	return w
 }

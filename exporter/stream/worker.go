@@ -60,9 +60,8 @@ func (s *Service) deps() deps {
 // worker delivers one stream's events from this server's ingest node.
 type worker struct {
 	deps
-	snap   atomic.Pointer[snapshot]
-	wake   flow.Waker
-	cancel context.CancelFunc
+	snap atomic.Pointer[snapshot]
+	wake flow.Waker
 
 	mu     sync.Mutex
 	st     cursor    // position and status on this node
@@ -86,16 +85,10 @@ func (w *worker) update(snap *snapshot) {
 	w.wake.Wake()
 }
 
-func (w *worker) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-}
-
-// run delivers until ctx ends, one flow.Pass at a time: read a batch after
+// Run delivers until ctx ends, one flow.Pass at a time: read a batch after
 // the cursor, send it, move the cursor once the destination acknowledged
 // it; on failure wait as backoff says, keeping the cursor.
-func (w *worker) run(ctx context.Context) {
+func (w *worker) Run(ctx context.Context) {
 	node := w.wm.NodeID()
 	for !w.load(ctx, node) {
 		if w.wake.Wait(ctx, w.cfg.RetryMin); ctx.Err() != nil {
