@@ -242,26 +242,7 @@ func checkOrder(tb testing.TB, want, got []string) int {
 // counter reads a metric's value for a stream.
 func counter(tb testing.TB, reg *prometheus.Registry, name, stream string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "stream" && l.GetValue() == stream {
-					if c := m.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
+	return testkit.Metric(tb, reg, name, "stream", stream)
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
