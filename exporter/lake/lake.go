@@ -220,18 +220,10 @@ func (s *Service) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	live := map[string]def{}
-	var ids []string
-	for _, d := range defs {
-		if !d.deleted {
-			live[d.id] = d
-			ids = append(ids, d.id)
-		}
-	}
-	s.workers.Sync(ctx, ids,
-		func(id string) *worker { return newWorker(s.deps(), s.open(live[id])) },
-		func(id string, w *worker) {
-			if d := live[id]; !d.updated.Equal(w.def().d.updated) {
+	flow.Reconcile(ctx, &s.workers, defs, func(d def) (string, bool) { return d.id, !d.deleted },
+		func(d def) *worker { return newWorker(s.deps(), s.open(d)) },
+		func(w *worker, d def) {
+			if !d.updated.Equal(w.def().d.updated) {
 				w.update(s.open(d))
 			}
 		},

@@ -95,3 +95,20 @@ func Every(ctx context.Context, interval time.Duration, kick <-chan struct{}, f 
 		}
 	}
 }
+
+// Reconcile runs in p one worker per live definition of defs (key gives a
+// definition's id and whether it is live, i.e. not deleted): start builds
+// the worker of a new one, keep hands a running worker its definition as
+// now stored, and gone is called for each id no longer live (see Sync).
+func Reconcile[W Runner, D any](ctx context.Context, p *Pool[W], defs []D, key func(D) (string, bool),
+	start func(D) W, keep func(W, D), gone func(id string)) {
+	live := make(map[string]D, len(defs))
+	ids := make([]string, 0, len(defs))
+	for _, d := range defs {
+		if id, ok := key(d); ok {
+			live[id] = d
+			ids = append(ids, id)
+		}
+	}
+	p.Sync(ctx, ids, func(id string) W { return start(live[id]) }, func(id string, w W) { keep(w, live[id]) }, gone)
+}
