@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
-	"github.com/auditstore/auditstore/internal/servertest"
+	"github.com/auditstore/auditstore/internal/testkit"
 )
 
 // ownEngine is a ClickHouse this test may stop and start again on the same
@@ -28,17 +27,7 @@ type ownEngine struct {
 
 func startOwnEngine(tb testing.TB) *ownEngine {
 	tb.Helper()
-	cache, err := engine.DefaultCacheDir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lib, err := engine.Fetch(context.Background(), cache, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o := &ownEngine{tb: tb, cfg: engine.DefaultConfig()}
-	o.cfg.Lib, o.cfg.DataDir, o.cfg.Logger = lib, filepath.Join(tb.TempDir(), "ch"), quiet()
-	o.cfg.TCPPort, o.cfg.HTTPPort = servertest.FreePort(tb), servertest.FreePort(tb)
+	o := &ownEngine{tb: tb, cfg: testkit.EngineConfig(tb, "ch")}
 	o.start()
 	tb.Cleanup(func() {
 		if o.e != nil {
