@@ -17,7 +17,8 @@ import (
 // request's headers as sent (empty for none); body is read at most up to
 // MaxBodyBytes (plus one byte). It returns the number of events accepted,
 // or a *schema.Error for anything the sender can correct or retry (a 503's
-// RetryAfter set) and a plain error for a fault of the store.
+// RetryAfter set; see UnreadBody) and a plain error for a fault of the
+// store.
 func (p *Pipeline) Accept(ctx context.Context, org, contentType, contentEncoding string, body io.Reader) (int, error) {
 	n, err := p.accept(ctx, org, contentType, contentEncoding, body)
 	var se *schema.Error
@@ -25,9 +26,26 @@ func (p *Pipeline) Accept(ctx context.Context, org, contentType, contentEncoding
 		// A copy, since some errors are shared values.
 		cp := *se
 		cp.RetryAfter = p.cfg.RetryAfter
+		if UnreadBody(err) {
+			return 0, &unreadBody{&cp}
+		}
 		return 0, &cp
 	}
 	return n, err
+}
+
+// unreadBody wraps the error of a body that could not be read to its end.
+type unreadBody struct{ err error }
+
+func (e *unreadBody) Error() string { return e.err.Error() }
+func (e *unreadBody) Unwrap() error { return e.err }
+
+// UnreadBody reports an error of Accept that left the rest of the body
+// unread (too large, too slow, no memory for it): an HTTP server closes
+// the connection after its answer.
+func UnreadBody(err error) bool {
+	var ub *unreadBody
+	return errors.As(err, &ub)
 }
 
 func (p *Pipeline) accept(ctx context.Context, org, contentType, contentEncoding string, body io.Reader) (int, error) {
@@ -47,7 +65,7 @@ func (p *Pipeline) accept(ctx context.Context, org, contentType, contentEncoding
 	// for a bounded time, never a slot that another tenant's request needs.
 	raw, err := readRaw(body, p.cfg.MaxBodyBytes, p.bodies, p.cfg.RetryAfter)
 	if err != nil {
-		return 0, p.reject(err, 1)
+		return 0, p.reject(&unreadBody{err}, 1)
 	}
 	select {
 	case p.sem <- struct{}{}:

@@ -33,8 +33,8 @@ func (p *Pipeline) handleEvents(c *gin.Context) {
 	status := http.StatusAccepted
 	if err != nil {
 		status = httpx.Status(schema.KindOf(err))
-		if body.started && !body.ended {
-			c.Header("Connection", "close") // the rest of the body is not read
+		if UnreadBody(err) {
+			c.Header("Connection", "close")
 		}
 		_ = c.Error(err)
 	} else {
