@@ -18,7 +18,7 @@ const (
 var States = []string{StateActive, StateRetrying, StateFailing, StatePaused}
 
 // Gauges are a kind of delivery's lag and state series, labelled by the
-// delivery's id (label name what: "stream", "destination").
+// delivery's id.
 type Gauges struct {
 	LagEvents  *prometheus.GaugeVec
 	LagSeconds *prometheus.GaugeVec
@@ -26,8 +26,8 @@ type Gauges struct {
 }
 
 // NewGauges returns the gauges auditstore_<kind>_lag_events,
-// auditstore_<kind>_lag_seconds and auditstore_<kind>_state; help words
-// what a delivery is ("delivered by a stream").
+// auditstore_<kind>_lag_seconds and auditstore_<kind>_state, labelled by
+// label ("stream", "destination"), with their help texts.
 func NewGauges(kind, label, lagHelp, ageHelp, stateHelp string) Gauges {
 	by := []string{label}
 	return Gauges{
