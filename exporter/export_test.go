@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +23,14 @@ import (
 
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return testkit.Quiet() }
 
-type fakeRecorder struct {
-	mu     sync.Mutex
-	events []schema.Event
-}
-
-func (r *fakeRecorder) Record(_ context.Context, org string, e schema.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e.OrgID = org
-	r.events = append(r.events, e)
-	return nil
-}
+type fakeRecorder = testkit.Recorder
 
 // testSelector stands in for the query package's: the org, the expiry, and
 // an optional eventType filter, compiled the same way (parameters only).
@@ -69,12 +57,9 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	db := chtest.NewDB(tb)
+	db := testkit.Migrated(tb)
 	if db.HTTPAddr == "" {
 		tb.Skip("needs the HTTP address of the test ClickHouse (CLICKHOUSE_HTTP_ADDR)")
-	}
-	if _, err := migrate.Run(context.Background(), db.Conn, quiet()); err != nil {
-		tb.Fatal(err)
 	}
 	cfg := DefaultConfig()
 	cfg.ClickHouseHTTP, cfg.Database = db.HTTPAddr, db.Name

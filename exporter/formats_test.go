@@ -73,8 +73,8 @@ func TestEveryFormatReadsBackEqual(t *testing.T) {
 			}
 		}
 	}
-	if n := len(e.rec.events); n == 0 || e.rec.events[0].Event.Type != "audit-log.export" || e.rec.events[0].OrgID != "acme" {
-		t.Fatalf("export audit events: %d, first %+v", n, e.rec.events)
+	if evs := e.rec.Events(); len(evs) == 0 || evs[0].Event.Type != "audit-log.export" || evs[0].OrgID != "acme" {
+		t.Fatalf("export audit events: %d, first %+v", len(evs), evs)
 	}
 }
 

@@ -51,27 +51,41 @@ var zstdPool sync.Pool // *zstd.Decoder
 // maxZstdWindow bounds the memory a zstd frame may ask for.
 const maxZstdWindow = 8 << 20
 
-// checkEncoding refuses a Content-Encoding decompress does not know.
-func checkEncoding(encoding string) error {
-	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
-	case "", "identity", "gzip", "x-gzip", "zstd":
-		return nil
+// encoding is a Content-Encoding the ingest endpoint reads.
+type encoding int
+
+const (
+	encIdentity encoding = iota
+	encGzip
+	encZstd
+)
+
+// parseEncoding names the request's Content-Encoding, or refuses one that
+// decompress does not know: the one place its names are checked.
+func parseEncoding(header string) (encoding, error) {
+	switch enc := strings.ToLower(strings.TrimSpace(header)); enc {
+	case "", "identity":
+		return encIdentity, nil
+	case "gzip", "x-gzip":
+		return encGzip, nil
+	case "zstd":
+		return encZstd, nil
 	default:
-		return &schema.Error{Kind: schema.KindUnsupported, Code: "unsupported_encoding",
+		return 0, &schema.Error{Kind: schema.KindUnsupported, Code: "unsupported_encoding",
 			Message: fmt.Sprintf("Content-Encoding %q is not supported: use gzip, zstd or none", enc)}
 	}
 }
 
 // decompress returns the body raw holds, decompressed per the request's
-// Content-Encoding, never more than max+1 bytes of it: a body (or a
+// Content-Encoding (see parseEncoding), never more than max+1 bytes of it: a body (or a
 // decompression bomb) beyond max costs at most max bytes of work. It
 // releases raw unless it returns it (identity); release the result after use.
-func decompress(raw *heldBuffer, encoding string, max int64, b *budget, retry time.Duration) (*heldBuffer, error) {
+func decompress(raw *heldBuffer, enc encoding, max int64, b *budget, retry time.Duration) (*heldBuffer, error) {
 	var src io.Reader
-	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
-	case "", "identity":
+	switch enc {
+	case encIdentity:
 		return raw, nil
-	case "gzip", "x-gzip":
+	case encGzip:
 		gz, err := gzip.NewReader(bytes.NewReader(raw.Bytes()))
 		if err != nil {
 			raw.release()
@@ -79,7 +93,7 @@ func decompress(raw *heldBuffer, encoding string, max int64, b *budget, retry ti
 		}
 		defer gz.Close()
 		src = gz
-	case "zstd":
+	case encZstd:
 		dec, _ := zstdPool.Get().(*zstd.Decoder)
 		if dec == nil {
 			var err error
@@ -99,7 +113,7 @@ func decompress(raw *heldBuffer, encoding string, max int64, b *budget, retry ti
 		src = dec
 	default:
 		raw.release()
-		return nil, checkEncoding(enc)
+		return nil, fmt.Errorf("ingest: unknown encoding %d", enc)
 	}
 	defer raw.release()
 	out, err := readHeld(src, max, b, retry)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,12 +21,12 @@ import (
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return testkit.Quiet() }
 
 // fixedPlans gives every org the same plan.
 type fixedPlans struct{ plan schema.Plan }
@@ -94,14 +93,7 @@ func newHarnessBeforeRun(tb testing.TB, conn driver.Conn, dir string, tweak func
 	return &harness{conn: conn, pipe: pipe, h: r, stop: stop}
 }
 
-func migrated(tb testing.TB) *chtest.DB {
-	tb.Helper()
-	db := chtest.NewDB(tb)
-	if _, err := migrate.Run(context.Background(), db.Conn, quiet()); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func migrated(tb testing.TB) *chtest.DB { tb.Helper(); return testkit.Migrated(tb) }
 
 type response struct {
 	code   int

@@ -3,8 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/migrate"
+	"github.com/auditstore/auditstore/internal/testkit"
 )
 
 // ownEngine is a ClickHouse this test may stop and start again on the same
@@ -26,28 +25,9 @@ type ownEngine struct {
 	tcp, http int
 }
 
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startOwnEngine(tb testing.TB) *ownEngine {
 	tb.Helper()
-	cache, err := engine.DefaultCacheDir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lib, err := engine.Fetch(context.Background(), cache, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o := &ownEngine{tb: tb, cfg: engine.DefaultConfig()}
-	o.cfg.Lib, o.cfg.DataDir, o.cfg.Logger = lib, filepath.Join(tb.TempDir(), "ch"), quiet()
-	o.cfg.TCPPort, o.cfg.HTTPPort = freePort(tb), freePort(tb)
+	o := &ownEngine{tb: tb, cfg: testkit.EngineConfig(tb, "ch")}
 	o.start()
 	tb.Cleanup(func() {
 		if o.e != nil {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/auditstore/auditstore/ingest/wal"
 	"github.com/auditstore/auditstore/schema"
@@ -83,75 +80,57 @@ func (p *Pipeline) Degraded() []string {
 	return append(out, p.wal.Damage()...)
 }
 
-// quarantineRoutes registers the operator's quarantine endpoints (each node
-// has its own quarantine, next to its write-ahead log).
-func (p *Pipeline) quarantineRoutes(r gin.IRouter, require Guard) {
-	r.GET("/v1/quarantine", require(schema.PermOperate), p.handleQuarantineList)
-	r.POST("/v1/quarantine/:id/replay", require(schema.PermOperate), p.handleQuarantineReplay)
-	r.DELETE("/v1/quarantine/:id", require(schema.PermOperate), p.handleQuarantineDiscard)
-}
-
 var errNoQuarantineEntry = schema.NotFound("not_found", "no quarantine entry has this id on this node")
 
-func (p *Pipeline) handleQuarantineList(c *gin.Context) {
+// QuarantineList returns this node's quarantine entries (never nil).
+func (p *Pipeline) QuarantineList() ([]QuarantineEntry, error) {
 	entries, err := p.q.list()
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	if entries == nil {
+	if entries == nil && err == nil {
 		entries = []QuarantineEntry{}
 	}
-	c.JSON(http.StatusOK, gin.H{"node": p.cfg.NodeID, "entries": entries})
+	return entries, err
 }
 
-// handleQuarantineReplay puts an entry's events back into the write-ahead
-// log, as newly accepted events, and deletes the entry: if ClickHouse
-// refuses them again they come back to the quarantine under a new id.
-func (p *Pipeline) handleQuarantineReplay(c *gin.Context) {
-	f, err := p.q.get(c.Param("id"))
+// ReplayQuarantine puts an entry's events back into the write-ahead log,
+// as newly accepted events, and deletes the entry: if ClickHouse refuses
+// them again they come back to the quarantine under a new id. It returns
+// the number of events replayed.
+func (p *Pipeline) ReplayQuarantine(ctx context.Context, id string) (int, error) {
+	f, err := p.q.get(id)
 	if errors.Is(err, errNoEntry) {
-		_ = c.Error(errNoQuarantineEntry)
-		return
+		return 0, errNoQuarantineEntry
 	}
 	if err != nil {
-		_ = c.Error(err)
-		return
+		return 0, err
 	}
 	if f.Damaged {
-		_ = c.Error(schema.Conflict("not_replayable", "this entry is a damaged write-ahead log record: its events cannot be read back; discard it"))
-		return
+		return 0, schema.Conflict("not_replayable", "this entry is a damaged write-ahead log record: its events cannot be read back; discard it")
 	}
 	rows, err := decodeRows(f.Record, nil)
 	if err != nil {
-		_ = c.Error(schema.Conflict("not_replayable", "this entry's events cannot be decoded; discard it"))
-		return
+		return 0, schema.Conflict("not_replayable", "this entry's events cannot be decoded; discard it")
 	}
-	if err := p.Append(c.Request.Context(), rows); err != nil {
-		_ = c.Error(err)
-		return
+	if err := p.Append(ctx, rows); err != nil {
+		return 0, err
 	}
 	// Durable in the log now; a crash before the removal replays it twice,
 	// which inserts identical rows (reads fold them).
 	if err := p.q.remove(f.ID); err != nil && !errors.Is(err, errNoEntry) {
-		_ = c.Error(err)
-		return
+		return 0, err
 	}
 	p.log.Info("ingest: quarantine entry replayed into the write-ahead log", "id", f.ID, "events", len(rows))
-	c.JSON(http.StatusAccepted, gin.H{"id": f.ID, "replayed": len(rows)})
+	return len(rows), nil
 }
 
-func (p *Pipeline) handleQuarantineDiscard(c *gin.Context) {
-	id := c.Param("id")
+// DiscardQuarantine deletes an entry and its events for good.
+func (p *Pipeline) DiscardQuarantine(id string) error {
 	err := p.q.remove(id)
 	if errors.Is(err, errNoEntry) {
-		_ = c.Error(errNoQuarantineEntry)
-		return
+		return errNoQuarantineEntry
 	}
 	if err != nil {
-		_ = c.Error(err)
-		return
+		return err
 	}
 	p.log.Warn("ingest: quarantine entry discarded by the operator", "id", id)
-	c.Status(http.StatusNoContent)
+	return nil
 }

@@ -96,7 +96,7 @@ func TestAPIScopesAndCredentials(t *testing.T) {
 	if code, _, _ := h.do(t, "acme", "GET", "/v1/lake/destinations/"+id, nil); code != http.StatusNotFound {
 		t.Fatalf("get after delete: %d", code)
 	}
-	if n := len(h.rec.events); n < 4 {
+	if n := len(h.rec.Events()); n < 4 {
 		t.Fatalf("recorded %d audit events, want create, update x2, delete", n)
 	}
 }

@@ -90,7 +90,7 @@ func TestCrashAtEachStageDeliversOnce(t *testing.T) {
 			}
 			h.stop() // the crash
 			marks, err := h.svc.store.marks(t.Context(), id)
-			if err != nil || marks[h.wm.node].pendingUpto == 0 {
+			if err != nil || marks[h.wm.Node].pendingUpto == 0 {
 				t.Fatalf("after the crash the step should be pending: %+v %v", marks, err)
 			}
 			h.hook = nil

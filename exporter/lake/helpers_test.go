@@ -1,32 +1,27 @@
 package lake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditstore/auditstore/internal/chtest"
-	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/s3test"
 	"github.com/auditstore/auditstore/internal/servertest"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -44,27 +39,11 @@ func startS3(tb testing.TB) *s3Server {
 	return &s3Server{endpoint: s.Endpoint, dir: s.Dir, access: s.Access, secret: s.Secret}
 }
 
-// fakeWM is a watermark the test moves.
-type fakeWM struct {
-	node string
-	seq  atomic.Uint64
-}
-
-func (f *fakeWM) NodeID() string    { return f.node }
-func (f *fakeWM) Confirmed() uint64 { return f.seq.Load() }
-
-type memRecorder struct {
-	mu     sync.Mutex
-	events []schema.Event
-}
-
-func (m *memRecorder) Record(_ context.Context, org string, e schema.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e.OrgID = org
-	m.events = append(m.events, e)
-	return nil
-}
+// fakeWM is a watermark the test moves; memRecorder keeps audit events.
+type (
+	fakeWM      = testkit.Watermark
+	memRecorder = testkit.Recorder
+)
 
 func testConfig() Config {
 	cfg := DefaultConfig()
@@ -77,14 +56,7 @@ func testConfig() Config {
 	return cfg
 }
 
-func migrated(tb testing.TB) *chtest.DB {
-	tb.Helper()
-	db := chtest.NewDB(tb)
-	if _, err := migrate.Run(context.Background(), db.Conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func migrated(tb testing.TB) *chtest.DB { tb.Helper(); return testkit.Migrated(tb) }
 
 // harness is a lake service on a fresh database (or a shared one), with
 // its routes.
@@ -103,7 +75,7 @@ type harness struct {
 
 func newHarness(tb testing.TB, db *chtest.DB, node string, tweak func(*Config)) *harness {
 	tb.Helper()
-	h := &harness{db: db, wm: &fakeWM{node: node}, rec: &memRecorder{}, logs: &servertest.SyncBuffer{}, seq: &atomic.Uint64{}}
+	h := &harness{db: db, wm: &fakeWM{Node: node}, rec: &memRecorder{}, logs: &servertest.SyncBuffer{}, seq: &atomic.Uint64{}}
 	h.start(tb, tweak)
 	tb.Cleanup(func() {
 		if tb.Failed() {
@@ -131,49 +103,17 @@ func (h *harness) start(tb testing.TB, tweak func(*Config)) {
 	}
 	svc.hook = h.hook
 	h.svc = svc
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.Use(httpx.Errors(log), func(c *gin.Context) {
-		p := schema.Principal{OrgID: c.GetHeader("X-Test-Org"), Role: schema.Role(c.GetHeader("X-Test-Role")), KeyID: "key-1"}
-		if c.GetHeader("X-Test-Operator") == "1" {
-			p = schema.Principal{Operator: true}
-		}
-		c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
-	})
+	r := testkit.Router(log)
 	svc.Routes(r)
 	h.h = r
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done }) }
-	tb.Cleanup(h.stop)
+	h.stop = testkit.Background(tb, svc.Run)
 }
 
 // do calls the API as an admin key of org, or as the operator when org is
 // "operator".
 func (h *harness) do(tb testing.TB, org, method, path string, body any) (int, map[string]any, string) {
 	tb.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if org == "operator" {
-		req.Header.Set("X-Test-Operator", "1")
-	} else {
-		req.Header.Set("X-Test-Org", org)
-		req.Header.Set("X-Test-Role", "admin")
-	}
-	w := httptest.NewRecorder()
-	h.h.ServeHTTP(w, req)
-	var out map[string]any
-	_ = json.Unmarshal(w.Body.Bytes(), &out)
-	return w.Code, out, w.Body.String()
+	return testkit.Do(tb, h.h, org, method, path, body)
 }
 
 func (h *harness) mustCreate(tb testing.TB, org string, body map[string]any) string {
@@ -220,7 +160,7 @@ func (h *harness) insert(tb testing.TB, received time.Time, events []schema.Even
 		e := events[i]
 		r := schema.NewRow(&e, e.OrgID, received, testPlan)
 		last = h.seq.Add(1)
-		if err := b.Append(append(r.Values(), h.wm.node, last)...); err != nil {
+		if err := b.Append(append(r.Values(), h.wm.Node, last)...); err != nil {
 			tb.Fatal(err)
 		}
 		ids[i] = e.ID
@@ -229,7 +169,7 @@ func (h *harness) insert(tb testing.TB, received time.Time, events []schema.Even
 		tb.Fatal(err)
 	}
 	if confirm {
-		h.wm.seq.Store(last)
+		h.wm.Seq.Store(last)
 	}
 	return ids
 }

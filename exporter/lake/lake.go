@@ -41,6 +41,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 	"github.com/auditstore/auditstore/exporter/stream"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -55,10 +56,7 @@ type Conn interface {
 // Watermark is where this server's ingest path stands (*ingest.Pipeline
 // implements it): every event of node NodeID with ingest_seq at most
 // Confirmed is visible in ClickHouse.
-type Watermark interface {
-	NodeID() string
-	Confirmed() uint64
-}
+type Watermark = flow.Watermark
 
 // Recorder durably records an audit event of an org.
 type Recorder interface {
@@ -154,8 +152,7 @@ type Service struct {
 
 	writeMu sync.Mutex // serializes destination changes made through this server
 
-	mu      sync.Mutex
-	workers map[string]*worker // by destination id, while Run runs
+	workers flow.Pool[*worker] // by destination id, while Run runs
 	kick    chan struct{}
 
 	backfillKick chan struct{}
@@ -196,79 +193,41 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	}
 	return &Service{cfg: cfg, store: &store{conn: conn, timeout: cfg.QueryTimeout}, wm: wm, rec: rec, log: log,
 		seal: sl, m: m, writes: make(chan struct{}, cfg.MaxConcurrentWrites), now: time.Now,
-		workers: map[string]*worker{}, kick: make(chan struct{}, 1), backfillKick: make(chan struct{}, 1)}, nil
+		kick: make(chan struct{}, 1), backfillKick: make(chan struct{}, 1)}, nil
 }
 
 // Run delivers every destination until ctx ends. A step cut short by the
 // end of ctx is repeated, with the same file names, by the next run.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer func() {
-		s.mu.Lock()
-		for id, w := range s.workers {
-			w.cancel()
-			delete(s.workers, id)
-		}
-		s.mu.Unlock()
-		wg.Wait()
-	}()
+	defer wg.Wait()
+	defer s.workers.Stop()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.backfillLoop(ctx)
 	}()
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		if err := s.reconcile(ctx, &wg); err != nil && ctx.Err() == nil {
+	flow.Every(ctx, s.cfg.RefreshInterval, s.kick, func(ctx context.Context) {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("lake: cannot read the destinations; keeping the running ones", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
+	})
 }
 
-func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
+// reconcile makes the running workers match the stored destinations.
+func (s *Service) reconcile(ctx context.Context) error {
 	defs, err := s.store.destinations(ctx, nil, "")
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	for _, d := range defs {
-		if d.deleted {
-			continue
-		}
-		seen[d.id] = true
-		if w, ok := s.workers[d.id]; ok {
+	flow.Reconcile(ctx, &s.workers, defs, func(d def) (string, bool) { return d.id, !d.deleted },
+		func(d def) *worker { return newWorker(s.deps(), s.open(d)) },
+		func(w *worker, d def) {
 			if !d.updated.Equal(w.def().d.updated) {
 				w.update(s.open(d))
 			}
-			continue
-		}
-		w := newWorker(s, s.open(d))
-		wctx, cancel := context.WithCancel(ctx)
-		w.cancel = cancel
-		s.workers[d.id] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			w.run(wctx)
-		}()
-	}
-	for id, w := range s.workers {
-		if !seen[id] {
-			w.cancel()
-			delete(s.workers, id)
-			s.m.forget(id)
-		}
-	}
+		},
+		s.m.forget)
 	return nil
 }
 
@@ -312,7 +271,6 @@ func (s *Service) changed() {
 }
 
 func (s *Service) worker(id string) *worker {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.workers[id]
+	w, _ := s.workers.Get(id)
+	return w
 }

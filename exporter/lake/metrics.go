@@ -2,24 +2,26 @@ package lake
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 )
 
 // metrics are the lake's Prometheus series, labelled by destination id.
 type metrics struct {
-	files      *prometheus.CounterVec
-	rows       *prometheus.CounterVec
-	bytes      *prometheus.CounterVec
-	failures   *prometheus.CounterVec
-	lagEvents  *prometheus.GaugeVec
-	lagSeconds *prometheus.GaugeVec
-	state      *prometheus.GaugeVec
+	flow.Gauges // lag and state, by destination
+	files       *prometheus.CounterVec
+	rows        *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	failures    *prometheus.CounterVec
 }
-
-var states = []string{StateActive, StateRetrying, StateFailing, StatePaused}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	by := []string{"destination"}
 	m := &metrics{
+		Gauges: flow.NewGauges("lake", "destination",
+			"Events of this server's node not yet delivered to a data-lake destination.",
+			"Age of the oldest of those events.",
+			"A destination's state on this server: 1 for the current one of active, retrying, failing, paused."),
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditstore_lake_files_total",
 			Help: "Files delivered to a data-lake destination by this server."}, by),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditstore_lake_rows_total",
@@ -28,15 +30,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Bytes of the files delivered to a data-lake destination by this server."}, by),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditstore_lake_failures_total",
 			Help: "Failed delivery steps (each is retried with backoff)."}, by),
-		lagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auditstore_lake_lag_events",
-			Help: "Events of this server's node not yet delivered to a data-lake destination."}, by),
-		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auditstore_lake_lag_seconds",
-			Help: "Age of the oldest of those events."}, by),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auditstore_lake_state",
-			Help: "A destination's state on this server: 1 for the current one of active, retrying, failing, paused."},
-			[]string{"destination", "state"}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.bytes, m.failures, m.lagEvents, m.lagSeconds, m.state} {
+	for _, c := range append(m.Collectors(), m.files, m.rows, m.bytes, m.failures) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -52,28 +47,9 @@ func (m *metrics) delivered(dest string, r result) {
 	}
 }
 
-func (m *metrics) setLag(dest string, events uint64, seconds float64) {
-	m.lagEvents.WithLabelValues(dest).Set(float64(events))
-	m.lagSeconds.WithLabelValues(dest).Set(seconds)
-}
-
-func (m *metrics) setState(dest, state string) {
-	for _, s := range states {
-		v := 0.0
-		if s == state {
-			v = 1
-		}
-		m.state.WithLabelValues(dest, s).Set(v)
-	}
-}
-
 func (m *metrics) forget(dest string) {
 	for _, v := range []*prometheus.CounterVec{m.files, m.rows, m.bytes, m.failures} {
 		v.DeleteLabelValues(dest)
 	}
-	m.lagEvents.DeleteLabelValues(dest)
-	m.lagSeconds.DeleteLabelValues(dest)
-	for _, s := range states {
-		m.state.DeleteLabelValues(dest, s)
-	}
+	m.Forget(dest)
 }

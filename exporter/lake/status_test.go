@@ -10,30 +10,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditstore/auditstore/internal/testkit"
 )
 
 func gauge(tb testing.TB, reg *prometheus.Registry, name, dest string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "destination" && l.GetValue() == dest {
-					if c := m.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
+	return testkit.Metric(tb, reg, name, "destination", dest)
 }
 
 // Events waiting for their file show as lag in the status and metrics; a

@@ -4,19 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 )
 
 // The states of a destination.
 const (
-	StateActive   = "active"   // delivering, or caught up
-	StateRetrying = "retrying" // a step failed; retrying with backoff
-	StateFailing  = "failing"  // the configuration cannot be used (key changed, ...)
-	StatePaused   = "paused"
+	StateActive   = flow.StateActive   // delivering, or caught up
+	StateRetrying = flow.StateRetrying // a step failed; retrying with backoff
+	StateFailing  = flow.StateFailing  // the configuration cannot be used (key changed, ...)
+	StatePaused   = flow.StatePaused
 )
 
 // snapshot is what a worker runs: a destination as stored and its opened
@@ -43,12 +46,41 @@ func (s *Service) open(d def) *snapshot {
 	return &snapshot{d: d, t: t, loc: s.locate(t, d.org)}
 }
 
+// deps is what a worker needs, given by the service that starts it.
+type deps struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	wm      flow.Watermark
+	marks   markStore
+	steps   stepper
+}
+
+// markStore keeps destinations' watermarks (*store).
+type markStore interface {
+	marks(ctx context.Context, dest string) (map[string]mark, error)
+	putMark(ctx context.Context, m mark) error
+}
+
+// stepper reads what a destination has pending and writes a step's files
+// (sql.go and deliver.go, on the service's ClickHouse pool and semaphore).
+type stepper interface {
+	pending(ctx context.Context, d def, node string, after, upto uint64) (uint64, time.Time, error)
+	nthSeq(ctx context.Context, d def, node string, after, upto, n uint64) (uint64, error)
+	startSeq(ctx context.Context, d def, node string, upto uint64) (uint64, error)
+	deliver(ctx context.Context, snap *snapshot, st stepSel, name string) (result, error)
+}
+
+func (s *Service) deps() deps {
+	return deps{cfg: s.cfg, log: s.log, now: s.now, metrics: s.m, wm: s.wm, marks: s.store, steps: s}
+}
+
 // worker delivers one destination's events from this server's ingest node.
 type worker struct {
-	s      *Service
-	snap   atomic.Pointer[snapshot]
-	wake   chan struct{}
-	cancel context.CancelFunc
+	deps
+	snap atomic.Pointer[snapshot]
+	wake flow.Waker
 
 	mu          sync.Mutex
 	m           mark // position and status on this node
@@ -62,8 +94,8 @@ type worker struct {
 	failures    int
 }
 
-func newWorker(s *Service, snap *snapshot) *worker {
-	w := &worker{s: s, wake: make(chan struct{}, 1), state: StateActive, bytesPerRow: 150}
+func newWorker(d deps, snap *snapshot) *worker {
+	w := &worker{deps: d, wake: flow.NewWaker(), state: StateActive, bytesPerRow: 150}
 	w.snap.Store(snap)
 	return w
 }
@@ -72,34 +104,19 @@ func (w *worker) def() *snapshot { return w.snap.Load() }
 
 func (w *worker) update(snap *snapshot) {
 	w.snap.Store(snap)
-	w.wakeUp()
-}
-
-func (w *worker) wakeUp() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *worker) wait(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	case <-w.wake:
-	}
+	w.wake.Wake()
 }
 
 func (w *worker) setState(id, state string) {
 	w.mu.Lock()
 	w.state = state
 	w.mu.Unlock()
-	w.s.m.setState(id, state)
+	w.metrics.SetState(id, state)
 }
 
-func (w *worker) run(ctx context.Context) {
+// Run delivers until ctx ends, one step at a time; a failed step is
+// retried with backoff.
+func (w *worker) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		snap := w.snap.Load()
 		id := snap.d.id
@@ -107,11 +124,11 @@ func (w *worker) run(ctx context.Context) {
 		case snap.err != nil:
 			w.setState(id, StateFailing)
 			w.fail(ctx, snap, snap.err)
-			w.wait(ctx, w.s.cfg.RetryMax)
+			w.wake.Wait(ctx, w.cfg.RetryMax)
 			continue
 		case snap.d.paused:
 			w.setState(id, StatePaused)
-			w.wait(ctx, w.s.cfg.RefreshInterval)
+			w.wake.Wait(ctx, w.cfg.RefreshInterval)
 			continue
 		}
 		did, err := w.step(ctx, snap)
@@ -121,16 +138,16 @@ func (w *worker) run(ctx context.Context) {
 		if err != nil {
 			w.failures++
 			w.setState(id, StateRetrying)
-			w.s.log.Warn("lake: delivery step failed; retrying", "destination", id, "attempt", w.failures,
+			w.log.Warn("lake: delivery step failed; retrying", "destination", id, "attempt", w.failures,
 				"error", scrub(err.Error(), snap.loc.secrets))
 			w.fail(ctx, snap, err)
-			w.wait(ctx, w.backoff())
+			w.wake.Wait(ctx, w.backoff())
 			continue
 		}
 		w.failures = 0
 		w.setState(id, StateActive)
 		if !did {
-			w.wait(ctx, w.s.cfg.PollInterval)
+			w.wake.Wait(ctx, w.cfg.PollInterval)
 		}
 	}
 }
@@ -138,16 +155,16 @@ func (w *worker) run(ctx context.Context) {
 // backoff is the wait after the n-th consecutive failure: exponential with
 // full jitter, within [RetryMin, RetryMax].
 func (w *worker) backoff() time.Duration {
-	d := w.s.cfg.RetryMin << min(w.failures-1, 20)
-	if d > w.s.cfg.RetryMax || d <= 0 {
-		d = w.s.cfg.RetryMax
+	d := w.cfg.RetryMin << min(w.failures-1, 20)
+	if d > w.cfg.RetryMax || d <= 0 {
+		d = w.cfg.RetryMax
 	}
-	return w.s.cfg.RetryMin + rand.N(d-w.s.cfg.RetryMin+1)
+	return w.cfg.RetryMin + rand.N(d-w.cfg.RetryMin+1)
 }
 
 // fail records a failure in the destination's status on this node.
 func (w *worker) fail(ctx context.Context, snap *snapshot, err error) {
-	w.s.m.failures.WithLabelValues(snap.d.id).Inc()
+	w.metrics.failures.WithLabelValues(snap.d.id).Inc()
 	if !w.load(ctx, snap) {
 		return
 	}
@@ -156,20 +173,20 @@ func (w *worker) fail(ctx context.Context, snap *snapshot, err error) {
 	if len(w.m.lastError) > 2000 {
 		w.m.lastError = w.m.lastError[:2000]
 	}
-	w.m.lastErrorAt = w.s.now()
+	w.m.lastErrorAt = w.now()
 	m := w.bump()
 	w.mu.Unlock()
-	_ = w.s.store.putMark(ctx, m) // best effort: the status only
+	_ = w.marks.putMark(ctx, m) // best effort: the status only
 }
 
 // bump returns m with a new version; w.mu is held.
 func (w *worker) bump() mark {
-	v := uint64(w.s.now().UnixNano())
+	v := uint64(w.now().UnixNano())
 	if v <= w.m.version {
 		v = w.m.version + 1
 	}
 	w.m.version = v
-	w.saved = w.s.now()
+	w.saved = w.now()
 	return w.m
 }
 
@@ -184,14 +201,14 @@ func (w *worker) load(ctx context.Context, snap *snapshot) bool {
 	if loaded {
 		return true
 	}
-	node := w.s.wm.NodeID()
-	marks, err := w.s.store.marks(ctx, snap.d.id)
+	node := w.wm.NodeID()
+	marks, err := w.marks.marks(ctx, snap.d.id)
 	if err != nil {
 		return false
 	}
 	m, ok := marks[node]
 	if !ok {
-		seq, err := w.s.startSeq(ctx, snap.d, node, w.s.wm.Confirmed())
+		seq, err := w.steps.startSeq(ctx, snap.d, node, w.wm.Confirmed())
 		if err != nil {
 			return false
 		}
@@ -217,95 +234,22 @@ func fileName(node string, after, upto uint64) string {
 	return fmt.Sprintf("%s-%020d-%020d.parquet", unsafeName.ReplaceAllString(node, "_"), after+1, upto)
 }
 
-// step delivers one step if one is due; it reports whether it did.
+// step delivers one step if one is due (a flow.Pass); it reports whether
+// it did.
 func (w *worker) step(ctx context.Context, snap *snapshot) (bool, error) {
 	if !w.load(ctx, snap) {
 		return false, fmt.Errorf("read the destination's watermark")
 	}
 	w.mu.Lock()
-	m := w.m
+	after := w.m.seq
 	w.mu.Unlock()
-	upto := m.pendingUpto
-	if upto <= m.seq {
-		confirmed := w.s.wm.Confirmed()
-		if confirmed <= m.seq {
-			w.setLag(snap.d.id, 0, time.Time{})
-			return false, nil
-		}
-		n, oldest, err := w.s.pending(ctx, snap.d, m.node, m.seq, confirmed)
-		if err != nil {
-			return false, err
-		}
-		w.setLag(snap.d.id, n, oldest)
-		if n == 0 {
-			// Nothing of ours up to confirmed: skip it (saved now and then).
-			w.mu.Lock()
-			w.m.seq = confirmed
-			var save *mark
-			if w.s.now().Sub(w.saved) > w.s.cfg.RefreshInterval {
-				mm := w.bump()
-				save = &mm
-			}
-			w.mu.Unlock()
-			if save != nil {
-				return false, w.s.store.putMark(ctx, *save)
-			}
-			return false, nil
-		}
-		w.mu.Lock()
-		est, last := w.bytesPerRow, w.lastStep
-		w.mu.Unlock()
-		maxRows := max(uint64(float64(snap.t.FileBytes)/est), 1)
-		if n < maxRows && w.s.now().Sub(last) < snap.t.every() {
-			return false, nil // the file is not due yet
-		}
-		upto = confirmed
-		if n > maxRows {
-			if upto, err = w.s.nthSeq(ctx, snap.d, m.node, m.seq, confirmed, maxRows); err != nil {
-				return false, err
-			}
-		}
-		// Record the step before writing: a crash from here on repeats it
-		// with the same file names.
-		w.mu.Lock()
-		w.m.pendingUpto = upto
-		mm := w.bump()
-		w.mu.Unlock()
-		if err := w.s.store.putMark(ctx, mm); err != nil {
-			return false, err
-		}
+	_, res, err := flow.Pass[*lakeStep](ctx, &planner{w: w, snap: snap}, &writer{steps: w.steps, snap: snap},
+		&watermark{w: w, snap: snap}, after, w.wm.Confirmed())
+	var fe *flow.Error
+	if errors.As(err, &fe) {
+		err = fe.Err
 	}
-	res, err := w.s.deliver(ctx, snap, stepSel{node: m.node, after: m.seq, upto: upto}, fileName(m.node, m.seq, upto))
-	if err != nil {
-		return false, err
-	}
-	now := w.s.now()
-	w.mu.Lock()
-	w.m.seq, w.m.pendingUpto = upto, 0
-	w.m.files += uint64(len(res.files))
-	for _, f := range res.files {
-		w.m.rows += f.rows
-		w.m.bytes += f.bytes
-		w.m.lastFile = f.partition + f.name
-		if f.maxTime.After(w.m.lastEventAt) {
-			w.m.lastEventAt = f.maxTime
-		}
-	}
-	if len(res.files) > 0 {
-		w.m.lastFileAt = now
-	}
-	if w.m.rows > 0 {
-		w.bytesPerRow = max(float64(w.m.bytes)/float64(w.m.rows), 1)
-	}
-	w.m.lastError = ""
-	w.lastStep = now
-	mm := w.bump()
-	w.mu.Unlock()
-	if err := w.s.store.putMark(ctx, mm); err != nil {
-		return false, err
-	}
-	w.s.m.delivered(snap.d.id, res)
-	return true, nil
+	return res == flow.Delivered && err == nil, err
 }
 
 func (w *worker) setLag(id string, n uint64, oldest time.Time) {
@@ -314,7 +258,7 @@ func (w *worker) setLag(id string, n uint64, oldest time.Time) {
 	w.mu.Unlock()
 	secs := 0.0
 	if n > 0 {
-		secs = w.s.now().Sub(oldest).Seconds()
+		secs = w.now().Sub(oldest).Seconds()
 	}
-	w.s.m.setLag(id, n, secs)
+	w.metrics.SetLag(id, n, secs)
 }

@@ -116,7 +116,7 @@ func TestStreamAPI(t *testing.T) {
 
 	want := map[string]int{"stream.create": 5, "stream.update": 1, "stream.test": 1, "stream.delete": 1}
 	got := map[string]int{}
-	for _, typ := range h.rec.types() {
+	for _, typ := range h.rec.Types() {
 		got[typ]++
 	}
 	for typ, n := range want {
@@ -124,8 +124,7 @@ func TestStreamAPI(t *testing.T) {
 			t.Errorf("audit events %s=%d, want %d (all: %v)", typ, got[typ], n, got)
 		}
 	}
-	h.rec.mu.Lock()
-	for _, e := range h.rec.events {
+	for _, e := range h.rec.Events() {
 		if e.Event.Type == "stream.list" || e.Event.Type == "stream.read" {
 			continue // reads: see TestStreamReadsAreAudited
 		}
@@ -133,7 +132,6 @@ func TestStreamAPI(t *testing.T) {
 			t.Errorf("audit event %+v: want org acme, actor apiKey, resource stream", e)
 		}
 	}
-	h.rec.mu.Unlock()
 }
 
 // TestStreamValidation: bad input is refused with the field named.

@@ -1,31 +1,25 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditstore/auditstore/internal/chtest"
-	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/servertest"
 	"github.com/auditstore/auditstore/internal/tenant"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -33,39 +27,11 @@ const testNode = "node-test"
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-// fakeWM is a watermark the test moves.
-type fakeWM struct{ seq atomic.Uint64 }
-
-func (f *fakeWM) NodeID() string    { return testNode }
-func (f *fakeWM) Confirmed() uint64 { return f.seq.Load() }
-
-// memRecorder keeps the audit events it is given.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []schema.Event
-	fail   bool // refuse every event (the audit log is down)
-}
-
-func (m *memRecorder) Record(_ context.Context, org string, e schema.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail {
-		return errors.New("audit log down")
-	}
-	e.OrgID = org
-	m.events = append(m.events, e)
-	return nil
-}
-
-func (m *memRecorder) types() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for _, e := range m.events {
-		out = append(out, e.Event.Type)
-	}
-	return out
-}
+// fakeWM is a watermark the test moves; memRecorder keeps audit events.
+type (
+	fakeWM      = testkit.Watermark
+	memRecorder = testkit.Recorder
+)
 
 // testTLS trusts the certificate every httptest TLS server uses.
 func testTLS() *tls.Config {
@@ -106,18 +72,11 @@ type harness struct {
 	clock sync.Mutex
 }
 
-func migrated(tb testing.TB) *chtest.DB {
-	tb.Helper()
-	db := chtest.NewDB(tb)
-	if _, err := migrate.Run(context.Background(), db.Conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func migrated(tb testing.TB) *chtest.DB { tb.Helper(); return testkit.Migrated(tb) }
 
 func newHarness(tb testing.TB, tweak func(*Config)) *harness {
 	tb.Helper()
-	h := &harness{db: migrated(tb), wm: &fakeWM{}, rec: &memRecorder{}, logs: &servertest.SyncBuffer{}}
+	h := &harness{db: migrated(tb), wm: &fakeWM{Node: testNode}, rec: &memRecorder{}, logs: &servertest.SyncBuffer{}}
 	h.start(tb, tweak)
 	return h
 }
@@ -136,41 +95,16 @@ func (h *harness) start(tb testing.TB, tweak func(*Config)) {
 		tb.Fatal(err)
 	}
 	h.svc = svc
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.Use(httpx.Errors(log), func(c *gin.Context) {
-		p := schema.Principal{OrgID: c.GetHeader("X-Test-Org"), Role: schema.Role(c.GetHeader("X-Test-Role")), KeyID: "key-1"}
-		c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
-	})
+	r := testkit.Router(log)
 	svc.Routes(r, tenant.Require)
 	h.h = r
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done }) }
-	tb.Cleanup(h.stop)
+	h.stop = testkit.Background(tb, svc.Run)
 }
 
 // do calls the API as an admin key of org.
 func (h *harness) do(tb testing.TB, org, method, path string, body any) (int, map[string]any, string) {
 	tb.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	req.Header.Set("X-Test-Org", org)
-	req.Header.Set("X-Test-Role", "admin")
-	w := httptest.NewRecorder()
-	h.h.ServeHTTP(w, req)
-	var out map[string]any
-	_ = json.Unmarshal(w.Body.Bytes(), &out)
-	return w.Code, out, w.Body.String()
+	return testkit.Do(tb, h.h, org, method, path, body)
 }
 
 // mustCreate creates a stream and returns its id.
@@ -222,7 +156,7 @@ func (h *harness) insert(tb testing.TB, events []schema.Event, confirm bool) []s
 	defer h.clock.Unlock()
 	ids := insertRows(tb, h, testNode, time.Now(), &h.seq, events)
 	if confirm {
-		h.wm.seq.Store(h.seq)
+		h.wm.Seq.Store(h.seq)
 	}
 	return ids
 }
@@ -308,26 +242,7 @@ func checkOrder(tb testing.TB, want, got []string) int {
 // counter reads a metric's value for a stream.
 func counter(tb testing.TB, reg *prometheus.Registry, name, stream string) float64 {
 	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "stream" && l.GetValue() == stream {
-					if c := m.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
+	return testkit.Metric(tb, reg, name, "stream", stream)
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -34,10 +35,10 @@ type Filter struct {
 
 // The states of a stream.
 const (
-	StateActive   = "active"   // delivering, or caught up
-	StateRetrying = "retrying" // a retryable failure (timeout, 429, 5xx); backing off
-	StateFailing  = "failing"  // refused by the destination, or its breaker is open
-	StatePaused   = "paused"   // paused by PATCH {"paused": true}
+	StateActive   = flow.StateActive   // delivering, or caught up
+	StateRetrying = flow.StateRetrying // a retryable failure (timeout, 429, 5xx); backing off
+	StateFailing  = flow.StateFailing  // refused by the destination, or its breaker is open
+	StatePaused   = flow.StatePaused   // paused by PATCH {"paused": true}
 )
 
 // Status is where a stream stands.

@@ -82,7 +82,7 @@ func TestStreamChangeAndRecordAreOneOutcome(t *testing.T) {
 		t.Errorf("the stream whose creation was undone delivered %d requests", n)
 	}
 	var changes []string // reads (stream.list) are recorded too
-	for _, typ := range rec.types() {
+	for _, typ := range rec.Types() {
 		if typ != schema.EventStreamList {
 			changes = append(changes, typ)
 		}

@@ -264,9 +264,8 @@ func TestStreamReadsAreAudited(t *testing.T) {
 		t.Fatal(code)
 	}
 	h.do(t, "globex", "GET", "/v1/streams/"+id, nil) // 404: nothing read, nothing recorded
-	h.rec.mu.Lock()
 	var got []string
-	for _, e := range h.rec.events {
+	for _, e := range h.rec.Events() {
 		if e.Event.Type == "stream.list" || e.Event.Type == "stream.read" {
 			res := ""
 			if e.Resource != nil {
@@ -275,15 +274,12 @@ func TestStreamReadsAreAudited(t *testing.T) {
 			got = append(got, e.OrgID+" "+e.Event.Type+" "+e.Actor.Type+" "+res+" "+string(e.Event.Metadata))
 		}
 	}
-	h.rec.mu.Unlock()
 	want := []string{`acme stream.list apiKey  {"endpoint":"GET /v1/streams"}`,
 		`acme stream.read apiKey stream:` + id + ` {"endpoint":"GET /v1/streams/:id"}`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("read events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	h.rec.mu.Lock()
-	h.rec.fail = true
-	h.rec.mu.Unlock()
+	h.rec.SetFail(true)
 	for _, path := range []string{"/v1/streams", "/v1/streams/" + id} {
 		code, _, raw := h.do(t, "acme", "GET", path, nil)
 		if code != http.StatusServiceUnavailable || !strings.Contains(raw, "audit_unavailable") || strings.Contains(raw, "hook") {

@@ -268,7 +268,7 @@ func (s *Service) Test(ctx context.Context, a schema.Attribution, org, id string
 	}
 	if res.OK {
 		if w := s.worker(d.id); w != nil {
-			w.wakeUp()
+			w.wake.Wake()
 		}
 	}
 	return res, nil

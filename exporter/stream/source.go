@@ -47,8 +47,16 @@ func filterSQL(f Filter, arrays map[string][]string) string {
 	return s
 }
 
+// eventReader reads the events streams deliver, and their lag, from
+// ClickHouse; at most MaxConcurrentReads reads at once (its reads).
+type eventReader struct {
+	store *store
+	cfg   Config
+	reads chan struct{} // semaphore of concurrent ClickHouse reads
+}
+
 // acquire takes a slot of concurrent ClickHouse reads.
-func (s *Service) acquire(ctx context.Context) bool {
+func (s *eventReader) acquire(ctx context.Context) bool {
 	select {
 	case s.reads <- struct{}{}:
 		return true
@@ -57,11 +65,11 @@ func (s *Service) acquire(ctx context.Context) bool {
 	}
 }
 
-func (s *Service) release() { <-s.reads }
+func (s *eventReader) release() { <-s.reads }
 
 // readBatch reads the events of org on node after cursor up to upto that
 // pass f, and frames as many as one request of p may carry.
-func (s *Service) readBatch(ctx context.Context, org, node string, f Filter, p provider, after, upto uint64) (batch, error) {
+func (s *eventReader) readBatch(ctx context.Context, org, node string, f Filter, p provider, after, upto uint64) (batch, error) {
 	w := p.wire()
 	arrays := map[string][]string{}
 	prm := map[string]string{"org": org, "node": node, "after": strconv.FormatUint(after, 10),
@@ -140,7 +148,7 @@ func encodeElement(buf []byte, p provider, w wire, r *row) []byte {
 
 // lag counts a stream's events not yet delivered on the nodes of cursors,
 // and returns the receive time of the oldest.
-func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[string]uint64) (uint64, time.Time, error) {
+func (s *eventReader) lag(ctx context.Context, org string, f Filter, cursors map[string]uint64) (uint64, time.Time, error) {
 	if len(cursors) == 0 {
 		return 0, time.Time{}, nil
 	}
@@ -174,7 +182,7 @@ func (s *Service) lag(ctx context.Context, org string, f Filter, cursors map[str
 
 // startSeq is where a stream created at created starts on node, which had
 // no cursor yet: after the node's last event of org received before then.
-func (s *Service) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
+func (s *eventReader) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
 	prm := map[string]string{"org": org, "node": node, "created": chconn.Time(created), "upto": strconv.FormatUint(upto, 10)}
 	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable +
 		" WHERE org_id = {org:String} AND ingest_node = {node:String} AND ingest_seq <= {upto:UInt64}" +

@@ -3,6 +3,8 @@ package stream
 import (
 	"context"
 	"time"
+
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 )
 
 // staleState is how long another node's recorded state counts: a node
@@ -74,11 +76,11 @@ func (s *Service) status(ctx context.Context, d def, snap *snapshot) (Status, er
 		state = StateActive
 	}
 	st.State = state
-	n, oldest, err := s.lag(ctx, d.org, d.filter, seqs)
+	n, oldest, err := s.ev.lag(ctx, d.org, d.filter, seqs)
 	if err != nil {
 		return Status{}, err
 	}
-	st.LagEvents, st.LagSeconds = n, lagSeconds(oldest, now)
+	st.LagEvents, st.LagSeconds = n, flow.LagSeconds(oldest, now)
 	return st, nil
 }
 

@@ -43,6 +43,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -56,10 +57,7 @@ type Conn interface {
 // Watermark is where this server's ingest path stands (*ingest.Pipeline
 // implements it). Every event of node NodeID with ingest_seq at most
 // Confirmed is visible in ClickHouse.
-type Watermark interface {
-	NodeID() string
-	Confirmed() uint64
-}
+type Watermark = flow.Watermark
 
 // Recorder durably records an audit event of an org (tenant.Recorder has
 // the same shape). It returns nil only once the event is durable.
@@ -186,13 +184,12 @@ type Service struct {
 	deny   *denyList
 	env    *env
 	m      *metrics
-	reads  chan struct{} // semaphore of concurrent ClickHouse reads
+	ev     *eventReader
 	now    func() time.Time
 
 	writeMu sync.Mutex // serializes stream changes made through this server
 
-	mu      sync.Mutex
-	workers map[string]*worker // by stream id, while Run runs
+	workers flow.Pool[*worker] // by stream id, while Run runs
 	kick    chan struct{}      // a local change: reconcile now
 }
 
@@ -224,9 +221,10 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, store: &store{conn: conn, timeout: cfg.QueryTimeout}, wm: wm, rec: rec, log: log,
-		seal: sl, m: m, reads: make(chan struct{}, cfg.MaxConcurrentReads), now: time.Now,
-		workers: map[string]*worker{}, kick: make(chan struct{}, 1)}
+	st := &store{conn: conn, timeout: cfg.QueryTimeout}
+	s := &Service{cfg: cfg, store: st, wm: wm, rec: rec, log: log,
+		seal: sl, m: m, ev: &eventReader{store: st, cfg: cfg, reads: make(chan struct{}, cfg.MaxConcurrentReads)}, now: time.Now,
+		kick: make(chan struct{}, 1)}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.deny, err = newDenyList(rctx, cfg.Resolver, cfg.Deny)
 	cancel()
@@ -246,69 +244,28 @@ func New(conn Conn, wm Watermark, rec Recorder, cfg Config, log *slog.Logger, re
 // (their batches are sent again by the next run) and Run returns once every
 // worker has stopped.
 func (s *Service) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer func() {
-		s.mu.Lock()
-		for id, w := range s.workers {
-			w.stop()
-			delete(s.workers, id)
-		}
-		s.mu.Unlock()
-		wg.Wait()
-	}()
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		if err := s.reconcile(ctx, &wg); err != nil && ctx.Err() == nil {
+	defer s.workers.Stop()
+	flow.Every(ctx, s.cfg.RefreshInterval, s.kick, func(ctx context.Context) {
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("stream: cannot read the streams; keeping the running ones", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
+	})
 }
 
 // reconcile makes the running workers match the stored streams.
-func (s *Service) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
+func (s *Service) reconcile(ctx context.Context) error {
 	defs, err := s.store.streams(ctx, "", "")
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	for _, d := range defs {
-		if d.deleted {
-			continue
-		}
-		seen[d.id] = true
-		if w, ok := s.workers[d.id]; ok {
+	flow.Reconcile(ctx, &s.workers, defs, func(d def) (string, bool) { return d.id, !d.deleted },
+		func(d def) *worker { return newWorker(s.deps(), s.open(d)) },
+		func(w *worker, d def) {
 			if !d.updated.Equal(w.def().updated) {
 				w.update(s.open(d))
 			}
-			continue
-		}
-		w := newWorker(s, s.open(d))
-		wctx, cancel := context.WithCancel(ctx)
-		w.cancel = cancel
-		s.workers[d.id] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			w.run(wctx)
-		}()
-	}
-	for id, w := range s.workers {
-		if !seen[id] {
-			w.stop()
-			delete(s.workers, id)
-			s.m.forget(id)
-		}
-	}
+		},
+		s.m.forget)
 	return nil
 }
 
@@ -322,7 +279,6 @@ func (s *Service) changed() {
 
 // worker returns the running worker of a stream, if any.
 func (s *Service) worker(id string) *worker {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.workers[id]
+	w, _ := s.workers.Get(id)
+	return w
 }

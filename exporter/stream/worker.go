@@ -2,9 +2,13 @@ package stream
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/auditstore/auditstore/exporter/internal/flow"
 )
 
 // snapshot is what a worker runs: a stream as stored and what was built
@@ -30,12 +34,34 @@ func (s *Service) open(d def) *snapshot {
 	return &snapshot{d: d, cfg: cfg, prov: cfg.open(s.env), secrets: cfg.secrets()}
 }
 
+// deps is what a worker needs, given by the service that starts it:
+// nothing in it calls back into the service.
+type deps struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	m         *metrics
+	wm        flow.Watermark
+	ev        *eventReader // events and lag
+	positions cursorStore  // this node's cursor
+	env       *env         // the destinations' HTTP client
+}
+
+// cursorStore keeps streams' cursors (*store).
+type cursorStore interface {
+	cursors(ctx context.Context, stream string) (map[string]cursor, error)
+	putCursor(ctx context.Context, c cursor) error
+}
+
+func (s *Service) deps() deps {
+	return deps{cfg: s.cfg, log: s.log, now: s.now, m: s.m, wm: s.wm, ev: s.ev, positions: s.store, env: s.env}
+}
+
 // worker delivers one stream's events from this server's ingest node.
 type worker struct {
-	s      *Service
-	snap   atomic.Pointer[snapshot]
-	wake   chan struct{}
-	cancel context.CancelFunc
+	deps
+	snap atomic.Pointer[snapshot]
+	wake flow.Waker
 
 	mu     sync.Mutex
 	st     cursor    // position and status on this node
@@ -45,8 +71,8 @@ type worker struct {
 	lagAt  time.Time
 }
 
-func newWorker(s *Service, snap *snapshot) *worker {
-	w := &worker{s: s, wake: make(chan struct{}, 1)}
+func newWorker(d deps, snap *snapshot) *worker {
+	w := &worker{deps: d, wake: flow.NewWaker()}
 	w.snap.Store(snap)
 	return w
 }
@@ -56,140 +82,102 @@ func (w *worker) def() def { return w.snap.Load().d }
 // update gives the worker a changed stream and wakes it.
 func (w *worker) update(snap *snapshot) {
 	w.snap.Store(snap)
-	w.wakeUp()
+	w.wake.Wake()
 }
 
-// wakeUp makes a waiting worker try at once, its breaker closed.
-func (w *worker) wakeUp() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *worker) stop() {
-	if w.cancel != nil {
-		w.cancel()
-	}
-}
-
-// wait blocks for d, a wake-up or the end of ctx, and reports a wake-up.
-func (w *worker) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-w.wake:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return false
-}
-
-// run delivers until ctx ends: read a batch after the cursor, send it,
-// move the cursor once the destination acknowledged it; on failure wait as
-// backoff says, keeping the cursor.
-func (w *worker) run(ctx context.Context) {
-	s := w.s
-	node := s.wm.NodeID()
+// Run delivers until ctx ends, one flow.Pass at a time: read a batch after
+// the cursor, send it, move the cursor once the destination acknowledged
+// it; on failure wait as backoff says, keeping the cursor.
+func (w *worker) Run(ctx context.Context) {
+	node := w.wm.NodeID()
 	for !w.load(ctx, node) {
-		if w.wait(ctx, s.cfg.RetryMin); ctx.Err() != nil {
+		if w.wake.Wait(ctx, w.cfg.RetryMin); ctx.Err() != nil {
 			return
 		}
 	}
-	bo := backoff{cfg: s.cfg}
+	bo := backoff{cfg: w.cfg}
 	readFailures := 0
 	var next time.Time // no attempt before this
-	lastSave := s.now()
-	dirty := false
+	pos := &position{w: w, lastSave: w.now()}
 	for ctx.Err() == nil {
 		snap := w.snap.Load()
 		id := snap.d.id
+		wait := func(d time.Duration) {
+			if w.wake.Wait(ctx, d) {
+				bo.reset()
+				next = time.Time{}
+			}
+		}
 		if snap.d.paused || snap.err != nil {
 			if snap.d.paused {
 				w.setState(ctx, StatePaused, "")
 			} else {
 				w.setState(ctx, StateFailing, snap.err.Error())
 			}
-			if w.wait(ctx, s.cfg.FailingProbe) {
-				bo.reset()
-				next = time.Time{}
-			}
+			wait(w.cfg.FailingProbe)
 			continue
 		}
-		upto := s.wm.Confirmed()
+		upto := w.wm.Confirmed()
 		cur := w.position()
 		if cur >= upto {
 			if w.caughtUp() {
-				dirty = true
+				pos.dirty = true
 			}
-			if dirty && s.now().Sub(lastSave) >= s.cfg.CursorSaveInterval {
-				dirty = !w.save(ctx)
-				lastSave = s.now()
+			if pos.dirty && w.now().Sub(pos.lastSave) >= w.cfg.CursorSaveInterval {
+				pos.saved(w.save(ctx))
 			}
-			if w.wait(ctx, s.cfg.PollInterval) {
-				bo.reset()
-				next = time.Time{}
-			}
+			wait(w.cfg.PollInterval)
 			continue
 		}
 		w.measureLag(ctx, node, snap, cur)
-		if d := next.Sub(s.now()); d > 0 {
-			if w.wait(ctx, d) {
-				bo.reset()
-				next = time.Time{}
-			}
+		if d := next.Sub(w.now()); d > 0 {
+			wait(d)
 			continue
 		}
-		b, err := s.readBatch(ctx, snap.d.org, node, snap.d.filter, snap.prov, cur, upto)
-		if err != nil {
+		src := &source{ev: w.ev, org: snap.d.org, node: node, filter: snap.d.filter, prov: snap.prov}
+		b, res, err := flow.Pass[batch](ctx, src, w.sink(snap), pos, cur, upto)
+		var fe *flow.Error
+		if errors.As(err, &fe) && fe.Stage == flow.StageRead {
 			if ctx.Err() == nil {
 				if readFailures == 0 {
-					s.log.Warn("stream: cannot read events from ClickHouse; retrying", "stream", id, "error", err)
+					w.log.Warn("stream: cannot read events from ClickHouse; retrying", "stream", id, "error", fe.Err)
 				}
 				readFailures++
-				w.wait(ctx, min(s.cfg.RetryMin<<min(readFailures, 16), s.cfg.RetryMax))
+				w.wake.Wait(ctx, min(w.cfg.RetryMin<<min(readFailures, 16), w.cfg.RetryMax))
 			}
 			continue
 		}
 		if readFailures > 0 {
-			s.log.Info("stream: reading events again", "stream", id, "after_failures", readFailures)
+			w.log.Info("stream: reading events again", "stream", id, "after_failures", readFailures)
 			readFailures = 0
 		}
-		if b.events == 0 { // nothing matched the filter up to upto
-			w.advance(b, s.now())
-			dirty = true
-			continue
-		}
-		out := send(ctx, s.env, snap.prov, b.body, snap.secrets, s.cfg.MaxRetryAfter)
-		s.m.latency.WithLabelValues(snap.d.provider).Observe(out.elapsed.Seconds())
-		if out.ok {
+		if res == flow.Delivered {
 			recovered := bo.failures > 0
 			bo.reset()
 			next = time.Time{}
-			w.advance(b, s.now())
-			s.m.delivered.WithLabelValues(id).Add(float64(b.events))
-			dirty = !w.save(context.WithoutCancel(ctx))
-			lastSave = s.now()
 			if recovered {
-				s.log.Info("stream: destination accepts events again", "stream", id, "org", snap.d.org)
+				w.log.Info("stream: destination accepts events again", "stream", id, "org", snap.d.org)
 			}
 			continue
+		}
+		var df *failedDelivery
+		if !errors.As(err, &df) {
+			continue // idle, or an empty batch skipped
 		}
 		if ctx.Err() != nil {
 			return // aborted: the batch is sent again by the next run
 		}
+		out := df.out
 		delay, failing := bo.failed(out)
-		next = s.now().Add(delay)
+		next = w.now().Add(delay)
 		state := StateRetrying
 		if failing {
 			state = StateFailing
 		}
-		s.m.failed.WithLabelValues(id).Add(float64(b.events))
+		w.m.failed.WithLabelValues(id).Add(float64(b.events))
 		w.failedAttempt(b.events, out.err, state)
-		dirty = !w.save(ctx)
-		lastSave = s.now()
-		s.log.Warn("stream: delivery failed; the cursor stays", "stream", id, "org", snap.d.org,
+		pos.saved(w.save(ctx))
+		w.log.Warn("stream: delivery failed; the cursor stays", "stream", id, "org", snap.d.org,
 			"provider", snap.d.provider, "events", b.events, "state", state, "retry_in", delay.Round(time.Millisecond),
 			"error", out.err)
 	}
@@ -199,11 +187,11 @@ func (w *worker) run(ctx context.Context) {
 // node starts after the node's last event received before the stream was
 // created.
 func (w *worker) load(ctx context.Context, node string) bool {
-	s, d := w.s, w.def()
-	cs, err := s.store.cursors(ctx, d.id)
+	d := w.def()
+	cs, err := w.positions.cursors(ctx, d.id)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("stream: cannot read its cursor; retrying", "stream", d.id, "error", err)
+			w.log.Warn("stream: cannot read its cursor; retrying", "stream", d.id, "error", err)
 		}
 		return false
 	}
@@ -213,10 +201,10 @@ func (w *worker) load(ctx context.Context, node string) bool {
 		w.mu.Unlock()
 		return true
 	}
-	seq, err := s.startSeq(ctx, d.org, node, d.created, s.wm.Confirmed())
+	seq, err := w.ev.startSeq(ctx, d.org, node, d.created, w.wm.Confirmed())
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("stream: cannot find where to start; retrying", "stream", d.id, "error", err)
+			w.log.Warn("stream: cannot find where to start; retrying", "stream", d.id, "error", err)
 		}
 		return false
 	}
@@ -249,8 +237,8 @@ func (w *worker) failedAttempt(events int, msg, state string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st.failed += uint64(events)
-	w.st.lastError, w.st.lastErrorAt, w.st.state = msg, w.s.now(), state
-	w.s.m.setState(w.st.stream, state)
+	w.st.lastError, w.st.lastErrorAt, w.st.state = msg, w.now(), state
+	w.m.SetState(w.st.stream, state)
 }
 
 // setState records a state the worker waits in, saving it on a change.
@@ -259,10 +247,10 @@ func (w *worker) setState(ctx context.Context, state, msg string) {
 	changed := w.st.state != state || msg != "" && w.st.lastError != msg
 	w.st.state = state
 	if msg != "" && w.st.lastError != msg {
-		w.st.lastError, w.st.lastErrorAt = msg, w.s.now()
+		w.st.lastError, w.st.lastErrorAt = msg, w.now()
 	}
 	w.mu.Unlock()
-	w.s.m.setState(w.def().id, state)
+	w.m.SetState(w.def().id, state)
 	if changed {
 		w.save(ctx)
 	}
@@ -272,26 +260,26 @@ func (w *worker) setState(ctx context.Context, state, msg string) {
 // change of state.
 func (w *worker) caughtUp() bool {
 	w.mu.Lock()
-	w.lag, w.oldest, w.lagAt = 0, time.Time{}, w.s.now()
+	w.lag, w.oldest, w.lagAt = 0, time.Time{}, w.now()
 	changed := w.st.state != StateActive
 	w.st.state = StateActive
 	id := w.st.stream
 	w.mu.Unlock()
-	w.s.m.setLag(id, 0, 0)
-	w.s.m.setState(id, StateActive)
+	w.m.SetLag(id, 0, 0)
+	w.m.SetState(id, StateActive)
 	return changed
 }
 
 // measureLag counts the events still to deliver, at most every LagInterval.
 func (w *worker) measureLag(ctx context.Context, node string, snap *snapshot, cur uint64) {
 	w.mu.Lock()
-	due := w.s.now().Sub(w.lagAt) >= w.s.cfg.LagInterval
+	due := w.now().Sub(w.lagAt) >= w.cfg.LagInterval
 	w.mu.Unlock()
 	if !due {
 		return
 	}
-	n, oldest, err := w.s.lag(ctx, snap.d.org, snap.d.filter, map[string]uint64{node: cur})
-	now := w.s.now()
+	n, oldest, err := w.ev.lag(ctx, snap.d.org, snap.d.filter, map[string]uint64{node: cur})
+	now := w.now()
 	w.mu.Lock()
 	w.lagAt = now
 	if err == nil {
@@ -299,15 +287,8 @@ func (w *worker) measureLag(ctx context.Context, node string, snap *snapshot, cu
 	}
 	w.mu.Unlock()
 	if err == nil {
-		w.s.m.setLag(snap.d.id, n, lagSeconds(oldest, now))
+		w.m.SetLag(snap.d.id, n, flow.LagSeconds(oldest, now))
 	}
-}
-
-func lagSeconds(oldest, now time.Time) float64 {
-	if oldest.IsZero() {
-		return 0
-	}
-	return max(now.Sub(oldest).Seconds(), 0)
 }
 
 // save writes the cursor and status; it reports success (a failure is
@@ -318,14 +299,14 @@ func (w *worker) save(ctx context.Context) bool {
 		w.mu.Unlock()
 		return false
 	}
-	now := w.s.now()
+	now := w.now()
 	w.st.version = max(w.st.version+1, uint64(now.UnixNano()))
 	w.st.updated = now
 	c := w.st
 	w.mu.Unlock()
-	if err := w.s.store.putCursor(ctx, c); err != nil {
+	if err := w.positions.putCursor(ctx, c); err != nil {
 		if ctx.Err() == nil {
-			w.s.log.Warn("stream: cannot save its cursor; it will be saved with the next batch", "stream", c.stream, "error", err)
+			w.log.Warn("stream: cannot save its cursor; it will be saved with the next batch", "stream", c.stream, "error", err)
 		}
 		return false
 	}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/engine"
 	"github.com/auditstore/auditstore/internal/servertest"
+	"github.com/auditstore/auditstore/internal/testkit"
 )
 
 // size is how hard the suite pushes: the CI run or the longer one.
@@ -76,19 +76,9 @@ type chServer struct {
 
 func startClickHouse(t *testing.T) *chServer {
 	t.Helper()
-	cache, err := engine.DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib, err := engine.Fetch(context.Background(), cache, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &chServer{t: t, out: &servertest.SyncBuffer{}}
-	c.cfg = engine.DefaultConfig()
-	c.cfg.Lib, c.cfg.DataDir = lib, filepath.Join(t.TempDir(), "clickhouse")
+	c.cfg = testkit.EngineConfig(t, "clickhouse")
 	c.cfg.Logger = slog.New(slog.NewTextHandler(c.out, nil))
-	c.cfg.TCPPort, c.cfg.HTTPPort = servertest.FreePort(t), servertest.FreePort(t)
 	c.cfg.StartTimeout = 2 * time.Minute
 	c.Addr, c.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", c.cfg.TCPPort), fmt.Sprintf("127.0.0.1:%d", c.cfg.HTTPPort)
 	c.start()

@@ -3,7 +3,6 @@ package tenant
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/auditstore/auditstore/internal/chtest"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -41,11 +41,11 @@ func TestUnknownKeysCostBoundedLookups(t *testing.T) {
 	e := newEnv(t)
 	conn := &countingConn{Conn: e.db.Conn}
 	cfg := e.svc.cfg
-	svc, err := New(conn, &chtest.DirectRecorder{Conn: e.db.Conn}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := New(conn, &chtest.DirectRecorder{Conn: e.db.Conn}, cfg, testkit.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := router(svc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := router(svc, testkit.Quiet())
 	get := func(addr, token string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/v1/events", nil)
 		req.RemoteAddr = addr + ":40000"

@@ -2,8 +2,6 @@ package tenant
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -22,7 +21,7 @@ func TestOrgLimit(t *testing.T) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	entered, release := make(chan struct{}), make(chan struct{})
-	r.Use(httpx.Errors(slog.New(slog.NewTextHandler(io.Discard, nil))), func(c *gin.Context) {
+	r.Use(httpx.Errors(testkit.Quiet()), func(c *gin.Context) {
 		p := schema.Principal{OrgID: c.GetHeader("X-Org"), Role: schema.RoleRead}
 		c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
 	}, OrgLimit("too_many_queries", "queries", 2, 0, 3*time.Second))
@@ -74,7 +73,7 @@ func TestOrgLimitWaits(t *testing.T) {
 	l := newOrgLimiter(2, time.Minute)
 	r := gin.New()
 	entered, release := make(chan struct{}), make(chan struct{})
-	r.Use(httpx.Errors(slog.New(slog.NewTextHandler(io.Discard, nil))), func(c *gin.Context) {
+	r.Use(httpx.Errors(testkit.Quiet()), func(c *gin.Context) {
 		p := schema.Principal{OrgID: c.GetHeader("X-Org"), Role: schema.RoleRead}
 		c.Request = c.Request.WithContext(schema.WithPrincipal(c.Request.Context(), p))
 	}, l.handler("too_many_queries", "queries", 3*time.Second))

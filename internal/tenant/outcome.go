@@ -7,41 +7,22 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/changeaudit"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
 
-// A change and its audit record are one outcome. A change to an org or a
-// key is written first (the recorder needs the org's plan, so an org must
-// exist before its org.create record can be written); then its audit
-// record is made durable. When the record fails, the change is undone
-// before the call returns (a new key is deleted, a revoked key restored,
-// an org's previous plan written back as a newer version, a new org
-// deleted) and the caller gets 503 audit_unavailable: nothing changed,
-// retry later. Only if the undo fails too does the change persist without
-// its record; that is logged as an error naming the change, and the caller
-// gets 500.
-
-// undoTimeout bounds an undo, which runs even when the request's context
-// has ended (a client that hangs up must not leave a change half made).
-const undoTimeout = 15 * time.Second
+// A change and its audit record are one outcome (package changeaudit). A
+// change to an org or a key is written first (the recorder needs the
+// org's plan, so an org must exist before its org.create record can be
+// written); when its record fails, the change is undone: a new key is
+// deleted, a revoked key restored, an org's previous plan written back as
+// a newer version, a new org deleted.
 
 // recordOrUndo makes e durable, or undoes the change it records.
 func (s *Service) recordOrUndo(ctx context.Context, org string, e schema.Event, undo func(context.Context) error) error {
-	err := s.rec.Record(ctx, org, e)
-	if err == nil {
-		return nil
-	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	defer cancel()
-	if uerr := undo(uctx); uerr != nil {
-		s.log.Error("audit record failed and the change could not be undone: it persists without its record",
-			"event", e.Event.Type, "org", org, "error", err, "undo_error", uerr)
-		// Not a *schema.Error: the caller gets 500, the details go to the log.
-		return fmt.Errorf("record audit event %s: %v; undo: %w", e.Event.Type, err, uerr)
-	}
-	s.log.Warn("change undone: its audit record could not be written", "event", e.Event.Type, "org", org, "error", err)
-	return schema.ChangeUndone(e.Event.Type, err)
+	return changeaudit.RecordOrUndo(ctx, s.log, "change", e.Event.Type, []any{"org", org},
+		func(ctx context.Context) error { return s.rec.Record(ctx, org, e) }, undo)
 }
 
 // deleteOrg removes the org row written at o.CreatedAt (an org whose

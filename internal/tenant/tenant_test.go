@@ -17,8 +17,8 @@ import (
 
 	"github.com/auditstore/auditstore/internal/chtest"
 	"github.com/auditstore/auditstore/internal/httpx"
-	"github.com/auditstore/auditstore/internal/migrate"
 	"github.com/auditstore/auditstore/internal/servertest"
+	"github.com/auditstore/auditstore/internal/testkit"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -71,10 +71,7 @@ func router(svc *Service, log *slog.Logger) http.Handler {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	db := chtest.NewDB(tb)
-	if _, err := migrate.Run(context.Background(), db.Conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		tb.Fatal(err)
-	}
+	db := testkit.Migrated(tb)
 	logs := &servertest.SyncBuffer{}
 	svc := newService(tb, db, logs, time.Hour)
 	return &env{db: db, svc: svc, logs: logs, h: router(svc, slog.New(slog.NewTextHandler(logs, nil)))}
