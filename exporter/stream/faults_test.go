@@ -34,7 +34,7 @@ func TestRetriesTransientFaults(t *testing.T) {
 			mu.Lock()
 			ambiguous = len(recs)
 			mu.Unlock()
-			time.Sleep(1500 * time.Millisecond)
+			time.Sleep(6 * time.Second) // well past the request timeout below
 		case 3:
 			c, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
@@ -47,7 +47,9 @@ func TestRetriesTransientFaults(t *testing.T) {
 		}
 		return true
 	}
-	h := newHarness(t, func(c *Config) { c.RequestTimeout = 500 * time.Millisecond })
+	// 2 s: long enough for every honest answer on a busy machine, short
+	// enough that the lost answer above times out.
+	h := newHarness(t, func(c *Config) { c.RequestTimeout = 2 * time.Second })
 	id := h.mustCreate(t, "acme", customStream(f, "Authorization", "Bearer fault-token-0123456789"))
 	want := h.insertN(t, "acme", 1200, 0)
 	eventually(t, 30*time.Second, "every event", func() bool { return f.distinct() == len(want) })

@@ -48,7 +48,12 @@ func testConfig() Config {
 	cfg.AllowPrivate = true
 	cfg.TLS = testTLS()
 	cfg.Hostname = "test-host"
-	cfg.RequestTimeout = 3 * time.Second
+	// A request that times out is an ambiguous failure the worker must
+	// retry, so it sends the batch again: tests counting duplicates would
+	// fail on a busy machine (the race detector, parallel packages) if the
+	// in-process destinations' answers could miss the deadline. Tests of
+	// timeouts set their own.
+	cfg.RequestTimeout = 20 * time.Second
 	cfg.PollInterval = 20 * time.Millisecond
 	cfg.RefreshInterval = 100 * time.Millisecond
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
