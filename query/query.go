@@ -9,6 +9,8 @@ package query
 import (
 	"errors"
 	"time"
+
+	"github.com/auditstore/auditstore/internal/readsql"
 )
 
 // Config configures the query endpoints.
@@ -73,4 +75,9 @@ func (c Config) Validate() error {
 		return errors.New("query: max value bytes, max values and max page bytes must be positive")
 	}
 	return nil
+}
+
+// limits are the bounds of a request's parameters.
+func (c Config) limits() readsql.Limits {
+	return readsql.Limits{MaxValueBytes: c.MaxValueBytes, MaxValues: c.MaxValues, MaxOffset: c.MaxOffset}
 }
