@@ -9,7 +9,7 @@ import (
 
 // keyPage serves a page of a timeline from schema.KeysTable: in page mode
 // the total and the page's keys side by side, then the page's events.
-func (h *Reader) keyPage(ctx context.Context, org string, k readsql.Lookup, f schema.Filter, s schema.Sort,
+func (rd *Reader) keyPage(ctx context.Context, org string, k readsql.Lookup, f schema.Filter, s schema.Sort,
 	pg schema.Page) ([]storedRow, uint64, error) {
 	var (
 		total    uint64
@@ -19,12 +19,12 @@ func (h *Reader) keyPage(ctx context.Context, org string, k readsql.Lookup, f sc
 	if pg.After == nil {
 		go func() {
 			defer close(counted)
-			total, countErr = h.store.count(ctx, readsql.TimelineCount(org, k, f))
+			total, countErr = rd.store.count(ctx, readsql.TimelineCount(org, k, f))
 		}()
 	} else {
 		close(counted)
 	}
-	at, err := h.store.positions(ctx, readsql.TimelinePage(org, k, f, s, pg.Limit, pg.Offset(), pg.After))
+	at, err := rd.store.positions(ctx, readsql.TimelinePage(org, k, f, s, pg.Limit, pg.Offset(), pg.After))
 	<-counted
 	if err == nil {
 		err = countErr
@@ -32,6 +32,6 @@ func (h *Reader) keyPage(ctx context.Context, org string, k readsql.Lookup, f sc
 	if err != nil || len(at) == 0 {
 		return nil, total, err
 	}
-	rows, err := h.store.events(ctx, readsql.Fetch(org, at, s))
+	rows, err := rd.store.events(ctx, readsql.Fetch(org, at, s))
 	return rows, total, err
 }
