@@ -6,28 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
-
-// Selection is which events to export: a FROM clause over the events table
-// and a WHERE condition whose values are all {name:Type} placeholders bound
-// from Params. It always holds the org and the expiry condition.
-type Selection struct {
-	From   string
-	Where  string
-	Params map[string]string
-	// Settings are ClickHouse settings the selection relies on (FINAL's).
-	Settings map[string]string
-}
-
-// Selector turns the filter parameters of an export request into the
-// selection for org, exactly as GET /v1/events reads them. Bad parameters
-// are a *schema.Error naming the parameter.
-type Selector func(ctx context.Context, org string, filters url.Values) (Selection, error)
 
 // Recorder durably records the store's own audit events.
 type Recorder interface {
@@ -52,11 +39,14 @@ type Config struct {
 	// MaxDuration bounds an export (ClickHouse max_execution_time too).
 	// Default 1h.
 	MaxDuration time.Duration
+	// Limits bound the filter parameters, as for GET /v1/events.
+	Limits readsql.Limits
 }
 
 // DefaultConfig returns the defaults; ClickHouseHTTP remains to be set.
 func DefaultConfig() Config {
-	return Config{Database: "auditstore", User: "default", WriteTimeout: time.Minute, MaxDuration: time.Hour}
+	return Config{Database: "auditstore", User: "default", WriteTimeout: time.Minute, MaxDuration: time.Hour,
+		Limits: readsql.DefaultLimits()}
 }
 
 // Validate reports a configuration that cannot work.
@@ -67,7 +57,7 @@ func (c Config) Validate() error {
 	if c.Database == "" || c.WriteTimeout <= 0 || c.MaxDuration < time.Second {
 		return errors.New("exporter: Database, WriteTimeout and MaxDuration (at least 1s) are required")
 	}
-	return nil
+	return c.Limits.Validate()
 }
 
 // Exporter serves GET /v1/export.
@@ -75,20 +65,23 @@ type Exporter struct {
 	cfg  Config
 	ch   *chHTTP
 	conn Conn
-	sel  Selector
 	rec  Recorder
 	log  *slog.Logger
 	now  func() time.Time
+
+	mu       sync.Mutex
+	settings map[string]string // the read settings the server knows; nil until probed
 }
 
 // New returns an exporter reading through ClickHouse's HTTP interface (the
-// binary formats) and conn (NDJSON).
-func New(conn Conn, sel Selector, rec Recorder, cfg Config, log *slog.Logger) (*Exporter, error) {
+// binary formats) and conn (NDJSON). Its statements come from readsql,
+// with the filters GET /v1/events takes.
+func New(conn Conn, rec Recorder, cfg Config, log *slog.Logger) (*Exporter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Exporter{cfg: cfg, ch: newCHHTTP(cfg.ClickHouseHTTP, cfg.Database, cfg.User, cfg.Password),
-		conn: conn, sel: sel, rec: rec, log: log, now: time.Now}, nil
+		conn: conn, rec: rec, log: log, now: time.Now}, nil
 }
 
 // request is a parsed export request.
@@ -112,4 +105,36 @@ func parseRequest(q url.Values) (request, error) {
 		}
 	}
 	return request{format: format, filters: filters}, nil
+}
+
+// readSettings returns the readsql.ReadSettings the server knows, as
+// text, asking it once.
+func (x *Exporter) readSettings(ctx context.Context) (map[string]string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.settings != nil {
+		return x.settings, nil
+	}
+	rows, err := x.conn.Query(ctx, readsql.SettingsProbe().SQL)
+	if err != nil {
+		return nil, fmt.Errorf("read server settings: %w", err)
+	}
+	defer rows.Close()
+	var known []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("read server settings: %w", err)
+		}
+		known = append(known, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read server settings: %w", err)
+	}
+	set := map[string]string{}
+	for _, st := range readsql.KnownSettings(known) {
+		set[st.Name] = strconv.Itoa(st.Value)
+	}
+	x.settings = set
+	return set, nil
 }

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,22 +31,6 @@ func quiet() *slog.Logger { return testkit.Quiet() }
 
 type fakeRecorder = testkit.Recorder
 
-// testSelector stands in for the query package's: the org, the expiry, and
-// an optional eventType filter, compiled the same way (parameters only).
-func testSelector(_ context.Context, org string, f url.Values) (Selection, error) {
-	sel := Selection{From: "events FINAL", Where: "org_id = {org:String} AND " + schema.NotExpired,
-		Params: map[string]string{"org": org}}
-	for k, v := range f {
-		if k != "eventType" || len(v) != 1 {
-			return Selection{}, schema.Invalid("invalid_parameter", "unknown parameter "+k,
-				schema.FieldError{Index: -1, Field: k, Code: "unknown", Message: "unknown parameter"})
-		}
-		sel.Where += " AND event_type = {t:String}"
-		sel.Params["t"] = v[0]
-	}
-	return sel, nil
-}
-
 type env struct {
 	db  *chtest.DB
 	x   *Exporter
@@ -65,7 +48,7 @@ func newEnv(tb testing.TB) *env {
 	cfg.ClickHouseHTTP, cfg.Database = db.HTTPAddr, db.Name
 	cfg.User, cfg.Password = db.Config.Username, db.Config.Password
 	rec := &fakeRecorder{}
-	x, err := New(db.Conn, testSelector, rec, cfg, quiet())
+	x, err := New(db.Conn, rec, cfg, quiet())
 	if err != nil {
 		tb.Fatal(err)
 	}

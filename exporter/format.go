@@ -4,8 +4,8 @@
 package exporter
 
 import (
-	"fmt"
-	"strings"
+	"github.com/auditstore/auditstore/internal/readsql"
+	"github.com/auditstore/auditstore/schema"
 )
 
 // Format is one download format.
@@ -31,12 +31,12 @@ type Format struct {
 // while the Go path scans every value through the driver and then encodes
 // again. Memory is flat either way, but the ClickHouse path holds nothing
 // in the server at all: it is a byte pipe. The schema stays ours: the
-// SELECT in selectSQL names, types and orders every column, and tests read
+// SELECT of readsql.Export names, types and orders every column, and tests read
 // each file back with the arrow module's readers and with ClickHouse.
 var Formats = map[string]Format{
 	"parquet": {
 		Name: "parquet", ContentType: "application/vnd.apache.parquet", Extension: "parquet",
-		clickhouse: "Parquet",
+		clickhouse: readsql.FormatParquet,
 		settings: map[string]string{
 			"output_format_parquet_compression_method": "zstd",
 			// Row groups of 1M rows (or 128 MiB) suit lake engines: large
@@ -54,7 +54,7 @@ var Formats = map[string]Format{
 	},
 	"arrow": {
 		Name: "arrow", ContentType: "application/vnd.apache.arrow.stream", Extension: "arrows",
-		clickhouse: "ArrowStream",
+		clickhouse: readsql.FormatArrow,
 		settings: map[string]string{
 			"output_format_arrow_low_cardinality_as_dictionary": "1",
 			"output_format_arrow_string_as_string":              "1",
@@ -64,7 +64,7 @@ var Formats = map[string]Format{
 	},
 	"csv": {
 		Name: "csv", ContentType: "text/csv; charset=utf-8", Extension: "csv",
-		clickhouse: "CSVWithNames",
+		clickhouse: readsql.FormatCSV,
 		settings: map[string]string{
 			// RFC 4180: CRLF line ends, fields quoted with '"' when needed and
 			// '"' doubled inside.
@@ -82,43 +82,17 @@ var Formats = map[string]Format{
 // FormatNames lists the format names for messages.
 func FormatNames() string { return "parquet, arrow, csv, ndjson" }
 
-// Columns is the export schema: the name of each column in every tabular
-// format, and the SQL that computes it from the events table. Optional
-// fields are NULL when absent (empty in CSV). It is documented in README
-// and pinned by tests; change it only by adding columns at the end.
-var Columns = []struct {
-	Name, Expr string
-	Text       bool // a string column (CSV neutralizes formulas in it)
-}{
-	{"id", "toString(id)", false},
-	{"timestamp", "timestamp", false},
-	{"eventType", "event_type", true},
-	{"eventMetadata", "nullIf(event_metadata, '')", true},
-	{"actorType", "actor_type", true},
-	{"actorId", "nullIf(actor_id, '')", true},
-	{"actorEmail", "nullIf(actor_email, '')", true},
-	{"actorUsername", "nullIf(actor_username, '')", true},
-	{"actorName", "nullIf(actor_name, '')", true},
-	{"actorMetadata", "nullIf(actor_metadata, '')", true},
-	{"orgId", "org_id", true},
-	{"projectId", "nullIf(project_id, '')", true},
-	{"projectName", "nullIf(project_name, '')", true},
-	{"resourceType", "nullIf(resource_type, '')", true},
-	{"resourceId", "nullIf(resource_id, '')", true},
-	{"resourceName", "nullIf(resource_name, '')", true},
-	{"ipAddress", "nullIf(ip_address, '')", true},
-	{"userAgent", "nullIf(user_agent, '')", true},
-	{"userAgentType", "nullIf(user_agent_type, '')", true},
-	{"traceId", "nullIf(trace_id, '')", true},
-	{"receivedAt", "received_at", false},
-	{"createdAt", "created_at", false},
-	{"expiresAt", "expires_at", false},
-}
+// Columns is the export schema (readsql.ExportColumns): the name of each
+// column in every tabular format, and the SQL that computes it.
+var Columns = readsql.ExportColumns
 
-// Query returns the export query of sel in format f as ClickHouse runs it
-// (with f's settings, see Settings), for benchmarks that measure
-// ClickHouse's own output of the same query as a ceiling.
-func (f Format) Query(sel Selection) string { return selectSQL(sel, f.clickhouse) }
+// Query returns the export of org's events under filter in format f as
+// ClickHouse runs it (with f's settings, see Settings, and the read
+// settings): for benchmarks that measure ClickHouse's own output of the
+// same query as a ceiling, and tests that read it back.
+func (f Format) Query(org string, filter schema.Filter) readsql.Statement {
+	return readsql.Export(org, filter, f.clickhouse)
+}
 
 // Settings returns the ClickHouse settings the export of f runs with.
 func (f Format) Settings() map[string]string {
@@ -127,36 +101,4 @@ func (f Format) Settings() map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// csvSafe neutralizes a spreadsheet formula in a CSV cell, as OWASP's
-// CSV injection guidance says: a text cell beginning with =, +, -, @, a
-// tab or a carriage return is prefixed with a single quote, which
-// spreadsheets show as text and do not evaluate. Event data is hostile:
-// an actor could name a resource =HYPERLINK(...). The binary formats and
-// NDJSON keep values exactly.
-const csvSafe = `if(match(%[1]s, '^[-=+@\\t\\r]'), concat('\'', %[1]s), %[1]s)`
-
-// selectSQL is the export query for a selection: the export schema, in
-// time order (oldest first; ties by id), in ClickHouse format chFormat.
-func selectSQL(sel Selection, chFormat string) string {
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, c := range Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		expr := c.Expr
-		if c.Text && chFormat == Formats["csv"].clickhouse {
-			expr = fmt.Sprintf(csvSafe, expr)
-		}
-		fmt.Fprintf(&b, "%s AS %s", expr, c.Name)
-	}
-	// prefer_column_name_to_alias (set on every export query) makes these
-	// name the stored columns, the table's sort key, not the aliases above.
-	b.WriteString(" FROM " + sel.From + " WHERE " + sel.Where + " ORDER BY org_id, timestamp, id")
-	if chFormat != "" {
-		b.WriteString(" FORMAT " + chFormat)
-	}
-	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -33,11 +34,21 @@ func (x *Exporter) handleExport(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	sel, err := x.sel(ctx, p.OrgID, req.filters)
+	var scope map[schema.Field][]string
+	if p.Viewer != nil {
+		scope = p.Viewer.Scope
+	}
+	f, err := readsql.ParseFilter(req.filters, x.cfg.Limits, scope)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
+	read, err := x.readSettings(ctx)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	st := readsql.Export(p.OrgID, f, req.format.clickhouse)
 	// Reading is audited before any byte leaves.
 	md := map[string]any{"format": req.format.Name, "filters": req.filters}
 	ev := schema.Attribution{Principal: p, IPAddress: c.ClientIP(), UserAgent: c.Request.UserAgent()}.
@@ -48,19 +59,19 @@ func (x *Exporter) handleExport(c *gin.Context) {
 	}
 	name := fmt.Sprintf("auditstore-%s-%s.%s", p.OrgID, x.now().UTC().Format("20060102T150405Z"), req.format.Extension)
 	if req.format.clickhouse == "" {
-		x.streamNDJSON(c, sel, name)
+		x.streamNDJSON(c, st, read, name)
 		return
 	}
 	queryID := newQueryID()
 	settings := map[string]string{}
-	for k, v := range sel.Settings {
+	for k, v := range read {
 		settings[k] = v
 	}
 	for k, v := range req.format.settings {
 		settings[k] = v
 	}
 	settings["max_execution_time"] = strconv.Itoa(x.maxSeconds())
-	body, err := x.ch.stream(ctx, selectSQL(sel, req.format.clickhouse), queryID, sel.Params, settings)
+	body, err := x.ch.stream(ctx, st.SQL, queryID, st.Wire(), settings)
 	if err != nil {
 		_ = c.Error(fmt.Errorf("export %s: %w", req.format.Name, err))
 		return

@@ -6,31 +6,29 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/gin-gonic/gin"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
 // streamNDJSON writes one event per line in the API's wire format (the
 // objects GET /v1/events returns), read over the native protocol in
 // blocks, so memory stays flat whatever the size.
-func (x *Exporter) streamNDJSON(c *gin.Context, sel Selection, name string) {
+func (x *Exporter) streamNDJSON(c *gin.Context, st readsql.Statement, read map[string]string, name string) {
 	set := clickhouse.Settings{"prefer_column_name_to_alias": 1, "max_execution_time": x.maxSeconds()}
-	for k, v := range sel.Settings {
+	for k, v := range read {
 		set[k] = v
 	}
 	// Cancelled before the rows are closed (defers run last-in first-out),
 	// so that an aborted export stops its query instead of draining it.
 	ctx, cancel := context.WithCancel(c.Request.Context())
 	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(newQueryID()),
-		clickhouse.WithParameters(clickhouse.Parameters(sel.Params)), clickhouse.WithSettings(set))
-	q := "SELECT " + strings.Join(schema.StoredColumns, ", ") + " FROM " + sel.From +
-		" WHERE " + sel.Where + " ORDER BY org_id, timestamp, id"
-	rows, err := x.conn.Query(ctx, q)
+		clickhouse.WithParameters(clickhouse.Parameters(st.Wire())), clickhouse.WithSettings(set))
+	rows, err := x.conn.Query(ctx, st.SQL)
 	if err != nil {
 		cancel()
 		_ = c.Error(fmt.Errorf("export ndjson: %w", err))

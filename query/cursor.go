@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -30,7 +31,7 @@ const (
 
 var errInvalidCursor = schema.Invalid("invalid_cursor",
 	"the cursor is not valid for this request: cursors work only with the org, filters and sort of the request that returned them",
-	schema.FieldError{Index: -1, Field: paramCursor, Code: "invalid_cursor", Message: "not a cursor issued for this org, filter and sort"})
+	schema.FieldError{Index: -1, Field: readsql.ParamCursor, Code: "invalid_cursor", Message: "not a cursor issued for this org, filter and sort"})
 
 // cursors issues and checks cursors under one key.
 type cursors struct {
@@ -94,8 +95,8 @@ func binding(org string, f schema.Filter, s schema.Sort) [sha256.Size]byte {
 	for _, field := range schema.MatchFields {
 		list(string(field), f.Match[field])
 	}
-	list(paramEmailPrefix, f.EmailPrefixes)
-	list(paramEmailContains, f.EmailContains)
+	list(readsql.ParamEmailPrefix, f.EmailPrefixes)
+	list(readsql.ParamEmailContains, f.EmailContains)
 	ips := make([]string, 0, len(f.IPs)+len(f.IPRanges))
 	for _, a := range f.IPs {
 		ips = append(ips, a.String())
@@ -104,7 +105,7 @@ func binding(org string, f schema.Filter, s schema.Sort) [sha256.Size]byte {
 		ips = append(ips, p.String())
 	}
 	list(string(schema.FieldIPAddress), ips)
-	put(paramFrom, timeKey(f.From), paramTo, timeKey(f.To))
+	put(readsql.ParamFrom, timeKey(f.From), readsql.ParamTo, timeKey(f.To))
 	put("metadata", strconv.Itoa(len(f.Metadata)))
 	for _, m := range f.Metadata {
 		list(m.Key(), m.Values)
@@ -115,7 +116,7 @@ func binding(org string, f schema.Filter, s schema.Sort) [sha256.Size]byte {
 			list("scope."+string(field), vs)
 		}
 	}
-	put(paramSort, string(s.By), strconv.FormatBool(s.Desc))
+	put(readsql.ParamSort, string(s.By), strconv.FormatBool(s.Desc))
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -26,14 +25,14 @@ type Recorder interface {
 // middleware's Require, wired in cmd).
 type Guard func(schema.Permission) gin.HandlerFunc
 
-// Handler serves the query endpoints.
+// Handler serves the query endpoints: it binds a request, parses it with
+// readsql, has the Reader run it, and answers.
 type Handler struct {
-	store   *store
-	rec     Recorder
-	cfg     Config
-	cursors cursors
-	log     *slog.Logger
-	now     func() time.Time
+	read *Reader
+	rec  Recorder
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
 }
 
 // New returns the handler of the query endpoints, reading events through
@@ -52,8 +51,7 @@ func New(conn Conn, rec Recorder, cfg Config, log *slog.Logger) (*Handler, error
 		_, _ = rand.Read(key) // never fails (crypto/rand)
 		log.Info("query: no cursor key configured; cursors will not survive a restart nor work across instances")
 	}
-	return &Handler{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes}, rec: rec, cfg: cfg,
-		cursors: cursors{key: key}, log: log, now: time.Now}, nil
+	return &Handler{read: NewReader(conn, cfg, key), rec: rec, cfg: cfg, log: log, now: time.Now}, nil
 }
 
 // Routes registers the query endpoints on r, which must already run the
@@ -77,19 +75,19 @@ func randRead(b []byte) { _, _ = rand.Read(b) } // never fails (crypto/rand)
 type request struct {
 	c    *gin.Context
 	who  schema.Principal
-	p    *parser
+	p    *readsql.Parser
 	path map[string]string // path parameters, for the audit event
 }
 
 func (h *Handler) begin(c *gin.Context) (*request, bool) {
 	who, _ := schema.PrincipalFrom(c.Request.Context())
-	p, err := newParser(c.Request.URL.RawQuery, h.cfg)
+	p, err := readsql.NewParser(c.Request.URL.RawQuery, h.cfg.limits())
 	if err != nil {
 		_ = c.Error(err)
 		return nil, false
 	}
 	if who.Viewer != nil {
-		p.scope = who.Viewer.Scope
+		p.SetScope(who.Viewer.Scope)
 	}
 	return &request{c: c, who: who, p: p, path: map[string]string{}}, true
 }
@@ -98,64 +96,10 @@ func (h *Handler) begin(c *gin.Context) (*request, bool) {
 func (r *request) pathValue(name string, field schema.Field) string {
 	v := r.c.Param(name)
 	r.path[name] = v
-	if !r.p.matchValue(name, field, v) {
+	if !r.p.MatchValue(name, field, v) {
 		return ""
 	}
 	return v
-}
-
-// ready reports the parameter problems, then records the query in the
-// org's audit log: a query that cannot be recorded is not run.
-func (h *Handler) ready(r *request) bool {
-	if err := r.p.err(); err != nil {
-		_ = r.c.Error(err)
-		return false
-	}
-	if h.inSession(r) {
-		return true
-	}
-	md := map[string]any{"endpoint": r.c.Request.Method + " " + r.c.FullPath()}
-	if len(r.path) > 0 {
-		md["path"] = r.path
-	}
-	if len(r.p.q) > 0 {
-		md["params"] = auditParams(r.p.q)
-	}
-	a := schema.Attribution{Principal: r.who, IPAddress: r.c.ClientIP(), UserAgent: r.c.Request.UserAgent()}
-	if err := h.rec.Record(r.c.Request.Context(), r.who.OrgID, a.Event(schema.EventQuery, nil, md, h.now())); err != nil {
-		h.log.Error("query refused: recording it in the audit log failed",
-			"org", r.who.OrgID, "endpoint", md["endpoint"], "error", err)
-		_ = r.c.Error(errAuditUnavailable)
-		return false
-	}
-	return true
-}
-
-var errAuditUnavailable = schema.Unavailable("audit_unavailable",
-	"the query could not be recorded in the audit log, so it was not run; retry later")
-
-// Bounds of the parameters copied into an audit event.
-const (
-	auditValueBytes = 256
-	auditValues     = 20
-)
-
-func auditParams(q url.Values) map[string][]string {
-	out := make(map[string][]string, len(q))
-	for k, vs := range q {
-		if len(vs) > auditValues {
-			vs = vs[:auditValues]
-		}
-		cp := make([]string, len(vs))
-		for i, v := range vs {
-			if len(v) > auditValueBytes {
-				v = v[:auditValueBytes] + "…"
-			}
-			cp[i] = strings.ToValidUTF8(v, "\uFFFD")
-		}
-		out[k] = cp
-	}
-	return out
 }
 
 func (h *Handler) listEvents(c *gin.Context) {
@@ -163,7 +107,7 @@ func (h *Handler) listEvents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.list(r, r.p.filter())
+	h.list(r, r.p.Filter())
 }
 
 func (h *Handler) resourceEvents(c *gin.Context) {
@@ -173,7 +117,7 @@ func (h *Handler) resourceEvents(c *gin.Context) {
 	}
 	typ := r.pathValue("type", schema.FieldResourceType)
 	id := r.pathValue("id", schema.FieldResourceID)
-	f := r.p.filter(schema.FieldResourceType, schema.FieldResourceID)
+	f := r.p.Filter(schema.FieldResourceType, schema.FieldResourceID)
 	f.Add(schema.FieldResourceType, typ)
 	f.Add(schema.FieldResourceID, id)
 	f.Normalize()
@@ -186,7 +130,7 @@ func (h *Handler) traceEvents(c *gin.Context) {
 		return
 	}
 	trace := r.pathValue("traceId", schema.FieldTraceID)
-	f := r.p.filter(schema.FieldTraceID)
+	f := r.p.Filter(schema.FieldTraceID)
 	f.Add(schema.FieldTraceID, trace)
 	f.Normalize()
 	h.list(r, f)
@@ -207,10 +151,10 @@ type ListResponse struct {
 }
 
 func (h *Handler) list(r *request, f schema.Filter) {
-	s, pg, cursor := r.p.listing()
+	s, pg, cursor := r.p.Listing()
 	bind := binding(r.who.OrgID, f, s)
-	if cursor != "" && len(r.p.errs) == 0 {
-		pos, err := h.cursors.decode(bind, cursor)
+	if cursor != "" && r.p.OK() {
+		pos, err := h.read.cursors.decode(bind, cursor)
 		if err != nil {
 			_ = r.c.Error(err)
 			return
@@ -220,12 +164,17 @@ func (h *Handler) list(r *request, f schema.Filter) {
 	if !h.ready(r) {
 		return
 	}
-	res, err := h.page(r.c.Request.Context(), r.who.OrgID, f, s, pg, bind)
+	res, err := h.read.Page(r.c.Request.Context(), r.who.OrgID, f, s, pg, bind)
+	answer(r.c, res, err)
+}
+
+// answer writes res, or hands err to the error middleware.
+func answer(c *gin.Context, res any, err error) {
 	if err != nil {
-		_ = r.c.Error(err)
+		_ = c.Error(err)
 		return
 	}
-	r.c.JSON(http.StatusOK, res)
+	c.JSON(http.StatusOK, res)
 }
 
 func (h *Handler) getEvent(c *gin.Context) {
@@ -237,21 +186,17 @@ func (h *Handler) getEvent(c *gin.Context) {
 	r.path["id"] = id
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
-		r.p.bad("id", "uuid", "must be a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+		r.p.Bad("id", "uuid", "must be a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
 	}
 	if !h.ready(r) {
 		return
 	}
-	rows, err := h.store.events(c.Request.Context(), CompileGet(r.who.OrgID, u.String()))
-	if err != nil {
-		_ = c.Error(err)
-		return
+	var scope map[schema.Field][]string
+	if r.who.Viewer != nil {
+		scope = r.who.Viewer.Scope
 	}
-	if len(rows) == 0 || (r.who.Viewer != nil && !inScope(r.who.Viewer.Scope, &rows[0].row)) {
-		_ = c.Error(schema.NotFound("event_not_found", "no event with this id in your org (it may have expired)"))
-		return
-	}
-	c.JSON(http.StatusOK, rows[0].row.Stored(rows[0].created))
+	ev, err := h.read.Event(c.Request.Context(), r.who.OrgID, u.String(), scope)
+	answer(c, ev, err)
 }
 
 func (h *Handler) eventTypes(c *gin.Context) {
@@ -259,20 +204,12 @@ func (h *Handler) eventTypes(c *gin.Context) {
 	if !ok {
 		return
 	}
-	f := r.p.filter()
+	f := r.p.Filter()
 	if !h.ready(r) {
 		return
 	}
-	types, err := h.store.eventTypes(c.Request.Context(), CompileEventTypes(r.who.OrgID, f, h.cfg.MaxEventTypes+1))
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	truncated := len(types) > h.cfg.MaxEventTypes
-	if truncated {
-		types = types[:h.cfg.MaxEventTypes]
-	}
-	c.JSON(http.StatusOK, gin.H{"eventTypes": types, "truncated": truncated})
+	types, truncated, err := h.read.EventTypes(c.Request.Context(), r.who.OrgID, f)
+	answer(c, gin.H{"eventTypes": types, "truncated": truncated}, err)
 }
 
 func (h *Handler) aggregates(c *gin.Context) {
@@ -280,21 +217,11 @@ func (h *Handler) aggregates(c *gin.Context) {
 	if !ok {
 		return
 	}
-	f := r.p.filter()
-	a := r.p.aggregate()
+	f := r.p.Filter()
+	a := r.p.Aggregate()
 	if !h.ready(r) {
 		return
 	}
-	st, shape := CompileAggregate(r.who.OrgID, f, a, h.cfg.MaxGroups)
-	groups, err := h.store.aggregate(c.Request.Context(), st, shape)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	if len(groups) > h.cfg.MaxGroups {
-		_ = c.Error(schema.Invalid("too_many_groups", "the aggregate has too many rows: add top, a coarser interval or narrower filters",
-			schema.FieldError{Index: -1, Field: paramGroupBy, Code: "too_many_groups", Message: "more rows than the limit"}))
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"groups": groups})
+	groups, err := h.read.Aggregate(c.Request.Context(), r.who.OrgID, f, a)
+	answer(c, gin.H{"groups": groups}, err)
 }

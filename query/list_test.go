@@ -3,8 +3,6 @@ package query
 import (
 	"testing"
 	"time"
-
-	"github.com/auditstore/auditstore/schema"
 )
 
 func TestWindowFindsTheHoursOfAPage(t *testing.T) {
@@ -28,40 +26,6 @@ func TestWindowFindsTheHoursOfAPage(t *testing.T) {
 		if !from.Equal(h0.Add(time.Duration(tc.from)*time.Hour)) || !to.Equal(h0.Add(time.Duration(tc.to)*time.Hour)) || skip != tc.skip {
 			t.Errorf("desc=%v offset=%d limit=%d: [%s, %s) skip %d, want hours [%d, %d) skip %d", tc.desc, tc.offset, tc.limit,
 				from.Format("15h"), to.Format("15h"), skip, tc.from, tc.to, tc.skip)
-		}
-	}
-}
-
-func TestLookupForTimelinesOnly(t *testing.T) {
-	res := schema.Filter{}
-	res.Add(schema.FieldResourceType, "secret")
-	res.Add(schema.FieldResourceID, "s/1")
-	actor := schema.Filter{From: time.Now()}
-	actor.Add(schema.FieldActorID, "u-1")
-	two := schema.Filter{}
-	two.Add(schema.FieldActorID, "u-1", "u-2")
-	more := schema.Filter{}
-	more.Add(schema.FieldActorID, "u-1")
-	more.Add(schema.FieldEventType, "login")
-	meta := schema.Filter{Metadata: []schema.MetadataMatch{{Path: []string{"a"}, Values: []string{"b"}}}}
-	meta.Add(schema.FieldActorID, "u-1")
-	idOnly := schema.Filter{}
-	idOnly.Add(schema.FieldResourceID, "s-1")
-	for _, tc := range []struct {
-		f    schema.Filter
-		want keyLookup
-		ok   bool
-	}{
-		{res, keyLookup{schema.KeyResource, "secret/s/1"}, true},
-		{actor, keyLookup{schema.KeyActor, "u-1"}, true},
-		{two, keyLookup{}, false},
-		{more, keyLookup{}, false},
-		{meta, keyLookup{}, false},
-		{idOnly, keyLookup{}, false},
-		{schema.Filter{}, keyLookup{}, false},
-	} {
-		if got, ok := lookupFor(tc.f); got != tc.want || ok != tc.ok {
-			t.Errorf("%+v: %v %v, want %v %v", tc.f, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -1,14 +1,17 @@
 // Package query serves an org's audit events to product UIs, security
 // teams and analysts: filtered lists with page and cursor paging, single
 // events, resource and trace timelines, the event-type catalog and
-// aggregates. Handlers parse the URL into schema's Filter, a pure compiler
-// turns it into SQL text with server-side parameters, and the store runs it
-// on ClickHouse. The org always comes from the caller's credential.
+// aggregates. Handlers parse the URL into schema's Filter with
+// internal/readsql, the Reader plans the reads and has readsql compile them
+// into SQL text with server-side parameters, and the store runs them on
+// ClickHouse. The org always comes from the caller's credential.
 package query
 
 import (
 	"errors"
 	"time"
+
+	"github.com/auditstore/auditstore/internal/readsql"
 )
 
 // Config configures the query endpoints.
@@ -73,4 +76,9 @@ func (c Config) Validate() error {
 		return errors.New("query: max value bytes, max values and max page bytes must be positive")
 	}
 	return nil
+}
+
+// limits are the bounds of a request's parameters.
+func (c Config) limits() readsql.Limits {
+	return readsql.Limits{MaxValueBytes: c.MaxValueBytes, MaxValues: c.MaxValues, MaxOffset: c.MaxOffset}
 }

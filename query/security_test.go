@@ -176,3 +176,12 @@ func checkHostile(t *testing.T, r response, param string) {
 		t.Errorf("%.40s: answer is not JSON", param)
 	}
 }
+
+// safeName is how an error names a client-chosen parameter: at most 64
+// bytes, valid UTF-8 (readsql's rule).
+func safeName(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

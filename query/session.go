@@ -66,7 +66,7 @@ func (h *Handler) inSession(r *request) bool {
 		return true
 	}
 	s := r.c.GetHeader(sessionHeader)
-	return s != "" && len(s) < 256 && h.cursors.validSession(r.who.OrgID, r.who.KeyID, s, h.now())
+	return s != "" && len(s) < 256 && h.read.cursors.validSession(r.who.OrgID, r.who.KeyID, s, h.now())
 }
 
 // startSession records a read session and returns its id.
@@ -80,7 +80,7 @@ func (h *Handler) startSession(c *gin.Context) {
 	exp := now.Add(sessionTTL).Truncate(time.Second)
 	var nonce [12]byte
 	randRead(nonce[:])
-	id := h.cursors.newSession(who.OrgID, who.KeyID, exp, nonce[:])
+	id := h.read.cursors.newSession(who.OrgID, who.KeyID, exp, nonce[:])
 	md := map[string]any{"expiresAt": exp.UTC().Format(time.RFC3339), "scope": "events:read"}
 	if v := c.GetHeader("Audit-Session-Client"); v != "" && len(v) <= 64 {
 		md["client"] = v

@@ -7,14 +7,13 @@ import (
 	"math"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/auditstore/auditstore/internal/chconn"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -24,50 +23,6 @@ import (
 // them as internal errors, so they never reach clients.
 type Conn interface {
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
-}
-
-// readSettings are the settings of every read. Each is sound because the
-// copies of a re-sent event (same org_id, timestamp and id) carry the same
-// event: they differ at most in received_at, expires_at and the ingest
-// columns, which no filter but the expiry looks at:
-//
-//   - do_not_merge_across_partitions_select_final: the partition key is
-//     (retention days, event day), the same for every copy, so FINAL may
-//     fold each partition on its own; a partition of one part needs no
-//     merging at all. Measured about 2x faster on the page and count shapes.
-//   - use_skip_indexes_if_final with exact mode off: a skip index drops a
-//     granule only when none of its rows can match; the copies of an event
-//     all match or all fail, so reading only the surviving copies still
-//     yields each matching event once. Exact mode would re-add every granule
-//     with the same key range (for the bloom filters on resource, trace and
-//     actor ids: all of the org's range), costing 3-6x on those shapes.
-//   - optimize_move_to_prewhere_if_final: filtering copies before the merge
-//     gives the same result for the same reason.
-//
-// The one filter on a column copies may not share is the expiry: a copy
-// received later expires later, so for at most the delay between the two
-// receipts the event is still shown by its later copy, and only once.
-//
-// Settings unknown to the server (older releases) are left out; see probe.
-var readSettings = []struct {
-	name  string
-	value any
-}{
-	{"do_not_merge_across_partitions_select_final", 1},
-	{"use_skip_indexes_if_final", 1},
-	{"use_skip_indexes_if_final_exact_mode", 0},
-	{"optimize_move_to_prewhere_if_final", 1},
-}
-
-// ReadSettings returns the read settings every query of this package runs
-// with on a server that knows them all, as text: for benchmarks that run
-// the same statements straight on ClickHouse.
-func ReadSettings() map[string]string {
-	m := make(map[string]string, len(readSettings))
-	for _, st := range readSettings {
-		m[st.name] = fmt.Sprint(st.value)
-	}
-	return m
 }
 
 // store runs compiled statements.
@@ -80,63 +35,47 @@ type store struct {
 	settings clickhouse.Settings // nil until probed
 }
 
-// WireParams returns the parameters of st as the driver must send them
-// (escaped by chconn, the one encoder), for running a Statement outside
-// the store.
-func (st Statement) WireParams() clickhouse.Parameters {
-	params := make(clickhouse.Parameters, len(st.Params))
-	for k, v := range st.Params {
-		params[k] = chconn.Escape(v)
-	}
-	return params
-}
-
-// probe returns the read settings the server knows, asking it once.
+// probe returns the read settings (readsql.ReadSettings) the server
+// knows, asking it once, and the query timeout.
 func (s *store) probe(ctx context.Context) (clickhouse.Settings, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.settings != nil {
 		return s.settings, nil
 	}
-	names := make([]string, len(readSettings))
-	for i, st := range readSettings {
-		names[i] = "'" + st.name + "'"
-	}
-	rows, err := s.conn.Query(ctx, "SELECT name FROM system.settings WHERE name IN ("+strings.Join(names, ", ")+")")
+	rows, err := s.conn.Query(ctx, readsql.SettingsProbe().SQL)
 	if err != nil {
 		return nil, fmt.Errorf("read server settings: %w", err)
 	}
 	defer rows.Close()
-	known := map[string]bool{}
+	var known []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			return nil, fmt.Errorf("read server settings: %w", err)
 		}
-		known[n] = true
+		known = append(known, n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read server settings: %w", err)
 	}
 	set := clickhouse.Settings{"max_execution_time": int(math.Ceil(s.timeout.Seconds()))}
-	for _, st := range readSettings {
-		if known[st.name] {
-			set[st.name] = st.value
-		}
+	for _, st := range readsql.KnownSettings(known) {
+		set[st.Name] = st.Value
 	}
 	s.settings = set
 	return set, nil
 }
 
 // query runs st; cancel must be called once the rows are read.
-func (s *store) query(ctx context.Context, st Statement) (driver.Rows, context.CancelFunc, error) {
+func (s *store) query(ctx context.Context, st readsql.Statement) (driver.Rows, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	set, err := s.probe(ctx)
 	if err != nil {
 		cancel()
 		return nil, nil, err
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(st.WireParams()), clickhouse.WithSettings(set))
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(st.Wire()), clickhouse.WithSettings(set))
 	rows, err := s.conn.Query(ctx, st.SQL)
 	if err != nil {
 		cancel()
@@ -203,7 +142,7 @@ func (s *store) cut(rows []storedRow) bool {
 
 // events runs a statement selecting schema.StoredColumns. It stops after
 // the row that takes the rows past maxBytes (see cut).
-func (s *store) events(ctx context.Context, st Statement) ([]storedRow, error) {
+func (s *store) events(ctx context.Context, st readsql.Statement) ([]storedRow, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -229,7 +168,7 @@ func (s *store) events(ctx context.Context, st Statement) ([]storedRow, error) {
 }
 
 // count runs a statement selecting one count.
-func (s *store) count(ctx context.Context, st Statement) (uint64, error) {
+func (s *store) count(ctx context.Context, st readsql.Statement) (uint64, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return 0, err
@@ -249,7 +188,7 @@ func (s *store) count(ctx context.Context, st Statement) (uint64, error) {
 }
 
 // positions runs a statement selecting (timestamp, id).
-func (s *store) positions(ctx context.Context, st Statement) ([]schema.Position, error) {
+func (s *store) positions(ctx context.Context, st readsql.Statement) ([]schema.Position, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -276,8 +215,8 @@ type hourCount struct {
 	n    uint64
 }
 
-// hourly runs a CompileHourlyCounts statement.
-func (s *store) hourly(ctx context.Context, st Statement) ([]hourCount, error) {
+// hourly runs a readsql.HourlyCounts statement.
+func (s *store) hourly(ctx context.Context, st readsql.Statement) ([]hourCount, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -305,7 +244,7 @@ type EventType struct {
 	LastSeen  time.Time `json:"lastSeen"`
 }
 
-func (s *store) eventTypes(ctx context.Context, st Statement) ([]EventType, error) {
+func (s *store) eventTypes(ctx context.Context, st readsql.Statement) ([]EventType, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -332,7 +271,7 @@ func (s *store) eventTypes(ctx context.Context, st Statement) ([]EventType, erro
 // on the row that folds the groups beyond top.
 type Group map[string]any
 
-func (s *store) aggregate(ctx context.Context, st Statement, shape aggShape) ([]Group, error) {
+func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape readsql.AggShape) ([]Group, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -343,16 +282,16 @@ func (s *store) aggregate(ctx context.Context, st Statement, shape aggShape) ([]
 	for rows.Next() {
 		var (
 			isTop  uint8
-			groups = make([]string, len(shape.groups))
+			groups = make([]string, len(shape.Groups))
 			bucket time.Time
 			n      uint64
-			ms     = make([]uint64, len(shape.metrics))
+			ms     = make([]uint64, len(shape.Metrics))
 		)
 		dest := []any{&isTop}
 		for i := range groups {
 			dest = append(dest, &groups[i])
 		}
-		if shape.bucketed {
+		if shape.Bucketed {
 			dest = append(dest, &bucket)
 		}
 		dest = append(dest, &n)
@@ -366,14 +305,14 @@ func (s *store) aggregate(ctx context.Context, st Statement, shape aggShape) ([]
 		if isTop == 0 {
 			g["other"] = true
 		} else {
-			for i, f := range shape.groups {
+			for i, f := range shape.Groups {
 				g[string(f)] = groups[i]
 			}
 		}
-		if shape.bucketed {
+		if shape.Bucketed {
 			g["time"] = bucket.UTC()
 		}
-		for i, m := range shape.metrics {
+		for i, m := range shape.Metrics {
 			g[string(m)] = ms[i]
 		}
 		out = append(out, g)

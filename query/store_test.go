@@ -11,13 +11,14 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
 // Every byte value, alone and inside text, reaches ClickHouse unchanged.
 func TestParametersRoundTrip(t *testing.T) {
 	e := newEnv(t, nil)
-	s := e.handler.store
+	s := e.handler.read.store
 	var vals []string
 	for b := range 256 {
 		vals = append(vals, string([]byte{byte(b)}), "a"+string([]byte{byte(b)})+"b")
@@ -25,7 +26,7 @@ func TestParametersRoundTrip(t *testing.T) {
 	vals = append(vals, hostileValues()...)
 	vals = append(vals, `\N`, `\\N`, `\t`, `\x41`, `\u0041`, "", " ", "'\\'")
 	for _, v := range vals {
-		rows, cancel, err := s.query(context.Background(), Statement{SQL: "SELECT {v:String}", Params: map[string]string{"v": v}})
+		rows, cancel, err := s.query(context.Background(), readsql.Statement{SQL: "SELECT {v:String}", Params: map[string]string{"v": v}})
 		if err != nil {
 			t.Fatalf("%.40q: %v", v, err)
 		}
@@ -45,7 +46,7 @@ func TestParametersRoundTrip(t *testing.T) {
 
 func TestSlowQueriesAnswer503(t *testing.T) {
 	e := newEnv(t, nil, func(c *Config) { c.QueryTimeout = time.Second })
-	_, err := e.handler.store.count(context.Background(), Statement{SQL: "SELECT count() FROM numbers(10) WHERE sleepEachRow(0.3) = 0"})
+	_, err := e.handler.read.store.count(context.Background(), readsql.Statement{SQL: "SELECT count() FROM numbers(10) WHERE sleepEachRow(0.3) = 0"})
 	var se *schema.Error
 	if !errors.As(err, &se) || se.Code != "query_timeout" || se.Kind != schema.KindUnavailable {
 		t.Fatalf("err=%v, want 503 query_timeout", err)
@@ -73,28 +74,28 @@ func TestFrequentPathsUseIndexes(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		st    Statement
+		st    readsql.Statement
 		wants []string
 	}{
-		{"org + time", CompileList("acme", schema.Filter{From: from}, schema.DefaultSort(), page),
+		{"org + time", readsql.List("acme", schema.Filter{From: from}, schema.DefaultSort(), page),
 			[]string{"PrimaryKey", "org_id", "timestamp", "Partition", "expires_at"}},
-		{"org + resource", CompileList("acme", filter(schema.FieldResourceID, "s-1"), schema.DefaultSort(), page),
+		{"org + resource", readsql.List("acme", filter(schema.FieldResourceID, "s-1"), schema.DefaultSort(), page),
 			[]string{"PrimaryKey", "idx_resource_id"}},
-		{"org + trace", CompileList("acme", filter(schema.FieldTraceID, "tr-1"), schema.DefaultSort(), page),
+		{"org + trace", readsql.List("acme", filter(schema.FieldTraceID, "tr-1"), schema.DefaultSort(), page),
 			[]string{"PrimaryKey", "idx_trace_id"}},
-		{"org + actor", CompileList("acme", filter(schema.FieldActorID, "u-1"), schema.DefaultSort(), page),
+		{"org + actor", readsql.List("acme", filter(schema.FieldActorID, "u-1"), schema.DefaultSort(), page),
 			[]string{"PrimaryKey", "idx_actor_id"}},
-		{"org + email", CompileCount("acme", filter(schema.FieldActorEmail, "Ada@Example.com")),
+		{"org + email", readsql.Count("acme", filter(schema.FieldActorEmail, "Ada@Example.com")),
 			[]string{"PrimaryKey", "idx_actor_email"}},
-		{"org + event type", CompileCount("acme", filter(schema.FieldEventType, "execute")),
+		{"org + event type", readsql.Count("acme", filter(schema.FieldEventType, "execute")),
 			[]string{"PrimaryKey", "idx_event_type"}},
-		{"event by id", CompileGet("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a"),
+		{"event by id", readsql.Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a"),
 			[]string{"PrimaryKey", "idx_id"}},
-		{"timeline total", compileKeyCount("acme", keyLookup{schema.KeyResource, "secret/s-1"}, schema.Filter{}),
+		{"timeline total", readsql.TimelineCount("acme", readsql.Lookup{Kind: schema.KeyResource, Key: "secret/s-1"}, schema.Filter{}),
 			[]string{"PrimaryKey", "key_kind", "key in ['secret/s-1', 'secret/s-1']"}},
-		{"timeline page keys", compileKeyPage("acme", keyLookup{schema.KeyActor, "u-1"}, schema.Filter{}, schema.DefaultSort(), 50, 0, nil),
+		{"timeline page keys", readsql.TimelinePage("acme", readsql.Lookup{Kind: schema.KeyActor, Key: "u-1"}, schema.Filter{}, schema.DefaultSort(), 50, 0, nil),
 			[]string{"PrimaryKey", "key in ['u-1', 'u-1']"}},
-		{"timeline events by key", compileFetch("acme", []schema.Position{{Timestamp: now.Add(-time.Hour), ID: genUUID(rng)}}, schema.DefaultSort()),
+		{"timeline events by key", readsql.Fetch("acme", []schema.Position{{Timestamp: now.Add(-time.Hour), ID: genUUID(rng)}}, schema.DefaultSort()),
 			[]string{"PrimaryKey", "timestamp", "1-element set"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,10 +112,10 @@ func TestFrequentPathsUseIndexes(t *testing.T) {
 	}
 }
 
-func explain(t *testing.T, e *env, st Statement) string {
+func explain(t *testing.T, e *env, st readsql.Statement) string {
 	t.Helper()
 	st.SQL = "EXPLAIN indexes = 1 " + st.SQL
-	rows, cancel, err := e.handler.store.query(context.Background(), st)
+	rows, cancel, err := e.handler.read.store.query(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,14 +132,19 @@ func explain(t *testing.T, e *env, st Statement) string {
 	return b.String()
 }
 
-// Selection's parameters work as given, over the native protocol, for
-// values with backslashes, tabs and newlines too.
-func TestSelectionParametersAreReadyToSend(t *testing.T) {
+// The export statement's parameters work as sent, over the native
+// protocol, for values with backslashes, tabs and newlines too, and it
+// selects exactly the events the list counts.
+func TestExportStatementMatchesList(t *testing.T) {
 	e := newEnv(t, nil)
 	token := e.org(t, "acme")
 	now := testClock()
 	rows := genRows(rand.New(rand.NewPCG(31, 32)), "acme", 400, now)
 	e.load(t, rows)
+	set := clickhouse.Settings{}
+	for k, v := range readsql.ReadSettingsText() {
+		set[k] = v
+	}
 	for _, q := range []string{`resourceId=s\5`, "metadata.env=line\nbreak", `metadata.env=back\slash`, "actorId=u-1&eventType=execute"} {
 		s := newSpec()
 		name, val, _ := strings.Cut(q, "=")
@@ -148,22 +154,19 @@ func TestSelectionParametersAreReadyToSend(t *testing.T) {
 			s.add(k, v)
 		}
 		s.add(name, val)
-		source, cond, params, settings, err := e.handler.Selection(context.Background(), "acme", mustValues(t, s.query()))
+		f, err := readsql.ParseFilter(mustValues(t, s.query()), readsql.DefaultLimits(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		set := clickhouse.Settings{}
-		for k, v := range settings {
-			set[k] = v
-		}
-		ctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters(params)), clickhouse.WithSettings(set))
+		st := readsql.Export("acme", f, readsql.FormatNative)
+		ctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters(st.Wire())), clickhouse.WithSettings(set))
 		var n uint64
-		if err := e.db.Conn.QueryRow(ctx, "SELECT count() FROM "+source+" WHERE "+cond).Scan(&n); err != nil {
+		if err := e.db.Conn.QueryRow(ctx, "SELECT count() FROM ("+st.SQL+")").Scan(&n); err != nil {
 			t.Fatalf("%q: %v", q, err)
 		}
 		want := len(evalList(rows, "acme", s, time.Now()))
 		if res := e.mustList(t, token, "/v1/events?"+s.query()); n != uint64(want) || deref(res.Total) != uint64(want) || want == 0 {
-			t.Fatalf("%q: selection counts %d, list %v, evaluation %d", q, n, deref(res.Total), want)
+			t.Fatalf("%q: export counts %d, list %v, evaluation %d", q, n, deref(res.Total), want)
 		}
 	}
 }

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/auditstore/auditstore/bench/gen"
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
-	"github.com/auditstore/auditstore/query"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -40,35 +41,35 @@ type probe struct {
 	// value is what the query asks about; "" when the event has none.
 	value  func(it gen.Item) string
 	serves string
-	st     func(org string, now time.Time, it gen.Item) query.Statement
+	st     func(org string, now time.Time, it gen.Item) readsql.Statement
 }
 
 var probes = []probe{
-	{"idx_id", func(it gen.Item) string { return it.Event.ID }, "event by id", func(org string, _ time.Time, it gen.Item) query.Statement {
-		return query.CompileGet(org, it.Event.ID)
+	{"idx_id", func(it gen.Item) string { return it.Event.ID }, "event by id", func(org string, _ time.Time, it gen.Item) readsql.Statement {
+		return readsql.Get(org, it.Event.ID)
 	}},
-	{"idx_event_type", func(it gen.Item) string { return it.Event.Event.Type }, "count: event type, 30 days", func(org string, now time.Time, it gen.Item) query.Statement {
-		return query.CompileCount(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldEventType, it.Event.Event.Type))
+	{"idx_event_type", func(it gen.Item) string { return it.Event.Event.Type }, "count: event type, 30 days", func(org string, now time.Time, it gen.Item) readsql.Statement {
+		return readsql.Count(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldEventType, it.Event.Event.Type))
 	}},
-	{"idx_actor_id", func(it gen.Item) string { return it.Event.Actor.Identity().ID }, "count: actor, 30 days", func(org string, now time.Time, it gen.Item) query.Statement {
-		return query.CompileCount(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldActorID, it.Event.Actor.Identity().ID))
+	{"idx_actor_id", func(it gen.Item) string { return it.Event.Actor.Identity().ID }, "count: actor, 30 days", func(org string, now time.Time, it gen.Item) readsql.Statement {
+		return readsql.Count(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldActorID, it.Event.Actor.Identity().ID))
 	}},
-	{"idx_actor_email", func(it gen.Item) string { return it.Event.Actor.Identity().Email }, "count: actor email, 30 days", func(org string, now time.Time, it gen.Item) query.Statement {
-		return query.CompileCount(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldActorEmail, it.Event.Actor.Identity().Email))
+	{"idx_actor_email", func(it gen.Item) string { return it.Event.Actor.Identity().Email }, "count: actor email, 30 days", func(org string, now time.Time, it gen.Item) readsql.Statement {
+		return readsql.Count(org, with(schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.FieldActorEmail, it.Event.Actor.Identity().Email))
 	}},
-	{"idx_resource_id", func(it gen.Item) string { return it.Event.Resource.ID }, "count: resource (events table, all time)", func(org string, _ time.Time, it gen.Item) query.Statement {
+	{"idx_resource_id", func(it gen.Item) string { return it.Event.Resource.ID }, "count: resource (events table, all time)", func(org string, _ time.Time, it gen.Item) readsql.Statement {
 		f := with(schema.Filter{}, schema.FieldResourceType, it.Event.Resource.Type)
-		return query.CompileCount(org, with(f, schema.FieldResourceID, it.Event.Resource.ID))
+		return readsql.Count(org, with(f, schema.FieldResourceID, it.Event.Resource.ID))
 	}},
-	{"idx_trace_id", func(it gen.Item) string { return it.Event.TraceID }, "count: trace (all time)", func(org string, _ time.Time, it gen.Item) query.Statement {
-		return query.CompileCount(org, with(schema.Filter{}, schema.FieldTraceID, it.Event.TraceID))
+	{"idx_trace_id", func(it gen.Item) string { return it.Event.TraceID }, "count: trace (all time)", func(org string, _ time.Time, it gen.Item) readsql.Statement {
+		return readsql.Count(org, with(schema.Filter{}, schema.FieldTraceID, it.Event.TraceID))
 	}},
-	{"idx_ip_address", func(it gen.Item) string { return it.Event.IPAddress }, "count: IP address, 30 days", func(org string, now time.Time, it gen.Item) query.Statement {
+	{"idx_ip_address", func(it gen.Item) string { return it.Event.IPAddress }, "count: IP address, 30 days", func(org string, now time.Time, it gen.Item) readsql.Statement {
 		f := schema.Filter{From: now.Add(-30 * 24 * time.Hour)}
 		if a, err := netip.ParseAddr(it.Event.IPAddress); err == nil {
 			f.IPs = []netip.Addr{a}
 		}
-		return query.CompileCount(org, f)
+		return readsql.Count(org, f)
 	}},
 }
 
@@ -118,7 +119,7 @@ func buysTable(ctx context.Context, conn driver.Conn, rep *strings.Builder, rows
 				continue
 			}
 			st := p.st(o.ID, now, it)
-			u, err := benchutil.ExplainIndexes(ctx, conn, st.SQL, st.WireParams(), query.ReadSettings())
+			u, err := benchutil.ExplainIndexes(ctx, conn, st.SQL, clickhouse.Parameters(st.Wire()), readsql.ReadSettingsText())
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.index, err)
 			}

@@ -26,7 +26,7 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/exporter"
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/query"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -132,12 +132,10 @@ func export(srv *benchutil.Server, key, format string) result {
 // export, and reads the output to the end.
 func ceiling(httpAddr, format string) float64 {
 	f := exporter.Formats[format]
-	sel := exporter.Selection{From: "events FINAL", Where: "org_id = {org:String} AND " + schema.NotExpired,
-		Params: map[string]string{"org": org}}
 	q := url.Values{}
 	q.Set("database", "auditstore")
 	q.Set("param_org", org)
-	for k, v := range query.ReadSettings() {
+	for k, v := range readsql.ReadSettingsText() {
 		q.Set(k, v)
 	}
 	for k, v := range f.Settings() {
@@ -147,7 +145,7 @@ func ceiling(httpAddr, format string) float64 {
 	// gzipped on the way (Go's default transport asks for gzip).
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	start := time.Now()
-	resp, err := client.Post("http://"+httpAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(f.Query(sel)))
+	resp, err := client.Post("http://"+httpAddr+"/?"+q.Encode(), "text/plain", strings.NewReader(f.Query(org, schema.Filter{}).SQL))
 	if err != nil {
 		log.Fatal(err)
 	}

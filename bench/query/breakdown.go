@@ -25,6 +25,7 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
@@ -116,15 +117,15 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 	}
 	page := "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "limit", "50")
 	set := clickhouse.Settings{}
-	for k, v := range query.ReadSettings() {
+	for k, v := range readsql.ReadSettingsText() {
 		set[k] = v
 	}
-	run := func(st query.Statement, final bool) {
+	run := func(st readsql.Statement, final bool) {
 		sql := st.SQL
 		if !final {
 			sql = strings.ReplaceAll(sql, " FINAL", "")
 		}
-		rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(st.WireParams()), clickhouse.WithSettings(set)), sql)
+		rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(st.Wire())), clickhouse.WithSettings(set)), sql)
 		if err != nil {
 			log.Fatalf("breakdown: %v", err)
 		}
@@ -134,11 +135,11 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 	}
 	// The statements of the newest page (query/list.go, newestPage): the
 	// page from the last day, the total from the whole range, side by side.
-	rowsSt := func(org string) query.Statement {
-		return query.CompileList(org, schema.Filter{From: now.Add(-24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	rowsSt := func(org string) readsql.Statement {
+		return readsql.List(org, schema.Filter{From: now.Add(-24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 	}
-	countSt := func(org string) query.Statement {
-		return query.CompileCount(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
+	countSt := func(org string) readsql.Statement {
+		return readsql.Count(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
 	}
 	var answers sync.Map // org -> decoded page, for the JSON row
 	parts := []struct {

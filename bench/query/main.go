@@ -38,6 +38,7 @@ import (
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/httpx"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/internal/tenant"
 	"github.com/auditstore/auditstore/query"
 	"github.com/auditstore/auditstore/schema"
@@ -159,11 +160,7 @@ func main() {
 		log.Printf("%s: p50 %s p99 %s; largest org p50 %s p99 %s", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)))
 	}
 	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, *runs/2, rng)
-	_, _, _, readSettings, err := h.qh.Selection(ctx, largest.ID, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	explainTable(ctx, &rep, conn, readSettings, largest.ID, samp, gcfg.End)
+	explainTable(ctx, &rep, conn, readsql.ReadSettingsText(), largest.ID, samp, gcfg.End)
 	if *brk {
 		breakdownTable(ctx, &rep, conn, h, keys, g, samp, gcfg.End, *runs, rng, quiet)
 	}
@@ -266,10 +263,7 @@ func timeShape(client *http.Client, base string, s shape, org func() string, key
 // show what FINAL costs and what the read settings win back.
 func finalTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, qh *query.Handler, org string, samp *samples,
 	now time.Time, runs int, rng *rand.Rand) {
-	_, _, _, readSettings, err := qh.Selection(ctx, org, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	readSettings := readsql.ReadSettingsText()
 	fmt.Fprintf(rep, "\nWhat FINAL costs: statements compiled by the query package, run directly at the largest org, p50 / p99 of %d runs each.\n\n", runs)
 	fmt.Fprintf(rep, "| statement |")
 	for _, v := range variants {
@@ -293,7 +287,7 @@ func finalTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, qh 
 						set[k] = val
 					}
 				}
-				qctx := clickhouse.Context(ctx, clickhouse.WithParameters(st.WireParams()), clickhouse.WithSettings(set))
+				qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(st.Wire())), clickhouse.WithSettings(set))
 				start := time.Now()
 				rows, err := conn.Query(qctx, sql)
 				if err != nil {

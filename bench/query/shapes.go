@@ -4,7 +4,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/auditstore/auditstore/query"
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -93,37 +93,37 @@ var variants = []variant{
 // statement is a compiled query for the FINAL table.
 type statement struct {
 	name string
-	st   func(org string, now time.Time, x sample) query.Statement
+	st   func(org string, now time.Time, x sample) readsql.Statement
 }
 
 var statements = []statement{
-	{"page rows: org, 30 days (whole range)", func(org string, now time.Time, _ sample) query.Statement {
-		return query.CompileList(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	{"page rows: org, 30 days (whole range)", func(org string, now time.Time, _ sample) readsql.Statement {
+		return readsql.List(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 	}},
-	{"page rows: org, last hour (as narrowed)", func(org string, now time.Time, _ sample) query.Statement {
-		return query.CompileList(org, schema.Filter{From: now.Add(-time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	{"page rows: org, last hour (as narrowed)", func(org string, now time.Time, _ sample) readsql.Statement {
+		return readsql.List(org, schema.Filter{From: now.Add(-time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 	}},
-	{"hourly counts: org, 30 days (the total)", func(org string, now time.Time, _ sample) query.Statement {
-		return query.CompileHourlyCounts(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
+	{"hourly counts: org, 30 days (the total)", func(org string, now time.Time, _ sample) readsql.Statement {
+		return readsql.HourlyCounts(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)})
 	}},
-	{"resource timeline total: events table (bloom filter)", func(org string, _ time.Time, x sample) query.Statement {
-		return query.CompileCount(org, resourceFilter(x))
+	{"resource timeline total: events table (bloom filter)", func(org string, _ time.Time, x sample) readsql.Statement {
+		return readsql.Count(org, resourceFilter(x))
 	}},
-	{"resource timeline total: lookup table (as served)", func(org string, _ time.Time, x sample) query.Statement {
-		_, total, _ := query.CompileTimeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	{"resource timeline total: lookup table (as served)", func(org string, _ time.Time, x sample) readsql.Statement {
+		_, total, _ := readsql.Timeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 		return total
 	}},
-	{"resource timeline page keys: lookup table (as served)", func(org string, _ time.Time, x sample) query.Statement {
-		keys, _, _ := query.CompileTimeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	{"resource timeline page keys: lookup table (as served)", func(org string, _ time.Time, x sample) readsql.Statement {
+		keys, _, _ := readsql.Timeline(org, resourceFilter(x), schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 		return keys
 	}},
-	{"hourly histogram, 30 days", func(org string, now time.Time, _ sample) query.Statement {
-		st, _ := query.CompileAggregate(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)},
+	{"hourly histogram, 30 days", func(org string, now time.Time, _ sample) readsql.Statement {
+		st, _ := readsql.Aggregate(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)},
 			schema.Aggregate{Interval: schema.IntervalHour, Metrics: []schema.Metric{schema.MetricCount}}, 10000)
 		return st
 	}},
-	{"top-10 actors, 90 days", func(org string, now time.Time, _ sample) query.Statement {
-		st, _ := query.CompileAggregate(org, schema.Filter{From: now.Add(-90 * 24 * time.Hour)},
+	{"top-10 actors, 90 days", func(org string, now time.Time, _ sample) readsql.Statement {
+		st, _ := readsql.Aggregate(org, schema.Filter{From: now.Add(-90 * 24 * time.Hour)},
 			schema.Aggregate{GroupBy: []schema.Field{schema.FieldActorID}, Top: 10,
 				Metrics: []schema.Metric{schema.MetricCount}}, 10000)
 		return st

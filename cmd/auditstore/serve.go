@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,7 +222,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	xcfg := exporter.DefaultConfig()
 	xcfg.WriteTimeout, xcfg.MaxDuration = cfg.WriteTimeout, lim.ExportTimeout
 	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
-	exports, err := exporter.New(pool.export, exportSelector(queries), rec, xcfg, log)
+	exports, err := exporter.New(pool.export, rec, xcfg, log)
 	if err != nil {
 		return err
 	}
@@ -343,15 +342,6 @@ func streamKey(cfg config, log *slog.Logger) ([]byte, error) {
 		return nil, fmt.Errorf("stream key: %w", err)
 	}
 	return key, nil
-}
-
-// exportSelector compiles export filters with the query package, exactly
-// as GET /v1/events reads them.
-func exportSelector(q *query.Handler) exporter.Selector {
-	return func(ctx context.Context, org string, filters url.Values) (exporter.Selection, error) {
-		from, where, params, settings, err := q.Selection(ctx, org, filters)
-		return exporter.Selection{From: from, Where: where, Params: params, Settings: settings}, err
-	}
 }
 
 // pipelineRecorder records the store's own audit events through the

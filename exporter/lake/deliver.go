@@ -12,8 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/schema"
+	"github.com/auditstore/auditstore/internal/readsql"
 )
 
 // stepSel is a continuous step: the events of node after..upto.
@@ -38,14 +37,6 @@ func (s *Service) acquire(ctx context.Context) bool {
 
 func (s *Service) release() { <-s.writes }
 
-func scopeWhere(d def, p clickhouse.Parameters) string {
-	if d.org == "" {
-		return ""
-	}
-	p["org"] = d.org
-	return "org_id = {org:String} AND "
-}
-
 // pending counts the destination's events of node after..upto, and returns
 // the receive time of the oldest.
 func (s *Service) pending(ctx context.Context, d def, node string, after, upto uint64) (uint64, time.Time, error) {
@@ -55,8 +46,7 @@ func (s *Service) pending(ctx context.Context, d def, node string, after, upto u
 	defer cancel()
 	var n uint64
 	var oldest time.Time
-	if err := s.store.conn.QueryRow(params(ctx, p), "SELECT count(), min(received_at) FROM "+schema.EventsTable+
-		" WHERE "+sel.where).Scan(&n, &oldest); err != nil {
+	if err := s.store.conn.QueryRow(params(ctx, p), sel.sel.Pending().SQL).Scan(&n, &oldest); err != nil {
 		return 0, time.Time{}, fmt.Errorf("count pending events: %w", err)
 	}
 	return n, oldest, nil
@@ -65,13 +55,11 @@ func (s *Service) pending(ctx context.Context, d def, node string, after, upto u
 // nthSeq returns the ingest_seq of the n-th of the destination's events of
 // node after..upto: the end of a step of n events.
 func (s *Service) nthSeq(ctx context.Context, d def, node string, after, upto, n uint64) (uint64, error) {
-	p := clickhouse.Parameters{"off": u64(n - 1)}
-	sel := stepSelection(d.org, node, after, upto, d.created, p)
+	st := readsql.LakeStep(d.org, node, after, upto, d.created).Nth(n)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	var seq uint64
-	if err := s.store.conn.QueryRow(params(ctx, p), "SELECT ingest_seq FROM "+schema.EventsTable+
-		" WHERE "+sel.where+" ORDER BY ingest_seq LIMIT 1 OFFSET {off:UInt64}").Scan(&seq); err != nil {
+	if err := s.store.conn.QueryRow(params(ctx, st.Params), st.SQL).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("cut a step: %w", err)
 	}
 	return seq, nil
@@ -81,13 +69,11 @@ func (s *Service) nthSeq(ctx context.Context, d def, node string, after, upto, n
 // yet: after the node's last event of its scope received before the
 // destination was created.
 func (s *Service) startSeq(ctx context.Context, d def, node string, upto uint64) (uint64, error) {
-	p := clickhouse.Parameters{"node": node, "created": chconn.Time(d.created), "upto": u64(upto)}
-	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable + " WHERE " + scopeWhere(d, p) +
-		"ingest_node = {node:String} AND ingest_seq <= {upto:UInt64} AND received_at < {created:" + dt + "}"
+	st := readsql.StreamStart(d.org, node, d.created, upto)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	var seq uint64
-	if err := s.store.conn.QueryRow(params(ctx, p), q).Scan(&seq); err != nil {
+	if err := s.store.conn.QueryRow(params(ctx, st.Params), st.SQL).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("find the destination's start on node %s: %w", node, err)
 	}
 	return seq, nil

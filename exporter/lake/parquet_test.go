@@ -111,14 +111,13 @@ func readParquetJSON(tb testing.TB, b []byte) []map[string]any {
 func exportParquet(tb testing.TB, db *chtest.DB, org string) []byte {
 	tb.Helper()
 	f := exporter.Formats["parquet"]
-	sel := exporter.Selection{From: schema.EventsTable + " FINAL", Where: "org_id = {org:String} AND " + schema.NotExpired}
 	q := url.Values{}
 	q.Set("database", db.Name)
 	q.Set("param_org", org)
 	for k, v := range f.Settings() {
 		q.Set(k, v)
 	}
-	resp, err := db.PostHTTP(q, f.Query(sel))
+	resp, err := db.PostHTTP(q, f.Query(org, schema.Filter{}).SQL)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,8 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/auditstore/auditstore/exporter"
-	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/schema"
+	"github.com/auditstore/auditstore/internal/readsql"
 )
 
 // The statements ClickHouse runs to write a destination's files. Every
@@ -122,24 +121,10 @@ func (l layout) expr(orgCol, timeExpr string, p clickhouse.Parameters) string {
 }
 
 // exportColumns are the /v1/export columns.
-func exportColumns() []struct {
-	Name, Expr string
-	Text       bool
-} {
-	return exporter.Columns
-}
+func exportColumns() []readsql.ExportColumn { return readsql.ExportColumns }
 
-// exportSelect is the /v1/export column list (exporter.Columns).
-func exportSelect() string {
-	var b strings.Builder
-	for i, c := range exportColumns() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s AS %s", c.Expr, c.Name)
-	}
-	return b.String()
-}
+// exportSelect is the /v1/export column list (readsql.ExportColumns).
+func exportSelect() string { return readsql.ExportSelect(false) }
 
 // output describes a format's columns: the SELECT list, and the output
 // columns holding the org and the event time (for the partition and the
@@ -174,37 +159,30 @@ func writeSettings(l location) clickhouse.Settings {
 	return st
 }
 
-// selection is the events of a step: its WHERE over the events table
-// (values in p).
+// selection is the events of a step or a backfill day (readsql's; its
+// values are added to the caller's parameters).
 type selection struct {
-	where string
+	sel readsql.Selection
+}
+
+func withParams(sel readsql.Selection, p clickhouse.Parameters) selection {
+	for k, v := range sel.Params {
+		p[k] = v
+	}
+	return selection{sel: sel}
 }
 
 // stepSelection selects the events of node after..upto received since
 // created, of org ("" for every org).
 func stepSelection(org, node string, after, upto uint64, created time.Time, p clickhouse.Parameters) selection {
-	p["node"], p["after"], p["upto"], p["created"] = node, u64(after), u64(upto), chconn.Time(created)
-	w := "ingest_node = {node:String} AND ingest_seq > {after:UInt64} AND ingest_seq <= {upto:UInt64}" +
-		" AND received_at >= {created:" + dt + "} AND " + schema.NotExpired
-	if org != "" {
-		p["org"] = org
-		w = "org_id = {org:String} AND " + w
-	}
-	return selection{where: w}
+	return withParams(readsql.LakeStep(org, node, after, upto, created), p)
 }
 
 // backfillSelection selects the events of org ("" for every org) with a
 // timestamp in [from, to) received before created: those the continuous
 // delivery never sees.
 func backfillSelection(org string, from, to, created time.Time, p clickhouse.Parameters) selection {
-	p["bfrom"], p["bto"], p["created"] = chconn.Time(from), chconn.Time(to), chconn.Time(created)
-	w := "timestamp >= {bfrom:" + dt + "} AND timestamp < {bto:" + dt + "} AND received_at < {created:" + dt + "} AND " +
-		schema.NotExpired
-	if org != "" {
-		p["org"] = org
-		w = "org_id = {org:String} AND " + w
-	}
-	return selection{where: w}
+	return withParams(readsql.LakeBackfill(org, from, to, created), p)
 }
 
 // writeSQL writes the events of sel as one file per partition, named name
@@ -212,12 +190,10 @@ func backfillSelection(org string, from, to, created time.Time, p clickhouse.Par
 func writeSQL(l location, lay layout, out output, sel selection, name string, p clickhouse.Parameters) string {
 	p["wurl"] = l.base + "{_partition_id}" + name
 	return "INSERT INTO FUNCTION " + l.function("wurl", "Parquet", p) +
-		" PARTITION BY " + lay.expr(out.orgCol, out.timeExpr, p) +
-		" SELECT " + out.columns + " FROM " + schema.EventsTable + " WHERE " + sel.where
+		" PARTITION BY " + lay.expr(out.orgCol, out.timeExpr, p) + " " + sel.sel.Select(out.columns).SQL
 }
 
 // partitionsSQL counts the events of sel by partition.
 func partitionsSQL(lay layout, sel selection, p clickhouse.Parameters) string {
-	return "SELECT " + lay.expr("org_id", "timestamp", p) + " AS part, count() FROM " + schema.EventsTable +
-		" WHERE " + sel.where + " GROUP BY part ORDER BY part"
+	return sel.sel.Partitions(lay.expr("org_id", "timestamp", p)).SQL
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -53,9 +54,7 @@ type row struct {
 
 // readColumns are the columns of EventsTable a stream reads, in the order
 // of row.targets.
-const readColumns = "ingest_seq, id, timestamp, received_at, expires_at, org_id, event_type, event_metadata, " +
-	"actor_type, actor_id, actor_metadata, project_id, project_name, resource_type, resource_id, resource_name, " +
-	"ip_address, user_agent, user_agent_type, trace_id"
+const readColumns = readsql.StreamColumns
 
 func (r *row) targets() []any {
 	return []any{&r.seq, &r.id, &r.ts, &r.received, &r.expires, &r.org, &r.eventType, &r.eventMeta,

@@ -3,18 +3,16 @@ package stream
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/auditstore/auditstore/internal/chconn"
-	"github.com/auditstore/auditstore/schema"
+	"github.com/auditstore/auditstore/internal/readsql"
 )
 
 // Events are read straight from EventsTable, per ingest node, in ingest_seq
 // order: "after the cursor, up to the node's confirmed watermark" sees every
-// row once (see schema/sql/0005_ingest_seq.sql). Values reach ClickHouse
-// only as server-side parameters.
+// row once (see schema/sql/0005_ingest_seq.sql). The statements come from
+// readsql; values reach ClickHouse only as server-side parameters.
 
 // batch is one request's worth of a stream's events.
 type batch struct {
@@ -22,29 +20,6 @@ type batch struct {
 	events       int
 	next         uint64    // the cursor once the destination acknowledged body
 	lastReceived time.Time // receive time of the last event in body
-}
-
-func uintArrayParam(ns []uint64) string {
-	parts := make([]string, len(ns))
-	for i, n := range ns {
-		parts[i] = strconv.FormatUint(n, 10)
-	}
-	return "[" + strings.Join(parts, ",") + "]"
-}
-
-// filterSQL returns the conditions of f (columns from a fixed list, values
-// as parameters added to p).
-func filterSQL(f Filter, arrays map[string][]string) string {
-	var s string
-	if len(f.EventTypes) > 0 {
-		s += " AND event_type IN {types:Array(String)}"
-		arrays["types"] = f.EventTypes
-	}
-	if len(f.ActorTypes) > 0 {
-		s += " AND actor_type IN {actors:Array(String)}"
-		arrays["actors"] = f.ActorTypes
-	}
-	return s
 }
 
 // eventReader reads the events streams deliver, and their lag, from
@@ -71,20 +46,14 @@ func (s *eventReader) release() { <-s.reads }
 // pass f, and frames as many as one request of p may carry.
 func (s *eventReader) readBatch(ctx context.Context, org, node string, f Filter, p provider, after, upto uint64) (batch, error) {
 	w := p.wire()
-	arrays := map[string][]string{}
-	prm := map[string]string{"org": org, "node": node, "after": strconv.FormatUint(after, 10),
-		"upto": strconv.FormatUint(upto, 10), "limit": strconv.Itoa(w.maxEvents)}
-	q := "SELECT " + readColumns + " FROM " + schema.EventsTable +
-		" WHERE org_id = {org:String} AND ingest_node = {node:String}" +
-		" AND ingest_seq > {after:UInt64} AND ingest_seq <= {upto:UInt64} AND " + schema.NotExpired +
-		filterSQL(f, arrays) + " ORDER BY ingest_seq LIMIT {limit:UInt32}"
+	st := readsql.StreamBatch(org, node, readsql.StreamFilter(f), after, upto, w.maxEvents)
 	if !s.acquire(ctx) {
 		return batch{}, ctx.Err()
 	}
 	defer s.release()
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	rows, err := s.store.conn.Query(chconn.WithParams(qctx, prm, arrays), q)
+	rows, err := s.store.conn.Query(chconn.WithParams(qctx, st.Params, st.Arrays), st.SQL)
 	if err != nil {
 		return batch{}, fmt.Errorf("read events: %w", err)
 	}
@@ -152,17 +121,7 @@ func (s *eventReader) lag(ctx context.Context, org string, f Filter, cursors map
 	if len(cursors) == 0 {
 		return 0, time.Time{}, nil
 	}
-	nodes := make([]string, 0, len(cursors))
-	seqs := make([]uint64, 0, len(cursors))
-	for n, c := range cursors {
-		nodes, seqs = append(nodes, n), append(seqs, c)
-	}
-	prm := map[string]string{"org": org, "seqs": uintArrayParam(seqs)}
-	arrays := map[string][]string{"nodes": nodes}
-	q := "SELECT count(), min(received_at) FROM " + schema.EventsTable +
-		" WHERE org_id = {org:String} AND ingest_node IN {nodes:Array(String)}" +
-		" AND ingest_seq > arrayElement({seqs:Array(UInt64)}, indexOf({nodes:Array(String)}, ingest_node))" +
-		" AND " + schema.NotExpired + filterSQL(f, arrays)
+	st := readsql.StreamLag(org, readsql.StreamFilter(f), cursors)
 	if !s.acquire(ctx) {
 		return 0, time.Time{}, ctx.Err()
 	}
@@ -171,7 +130,7 @@ func (s *eventReader) lag(ctx context.Context, org string, f Filter, cursors map
 	defer cancel()
 	var n uint64
 	var oldest time.Time
-	if err := s.store.conn.QueryRow(chconn.WithParams(qctx, prm, arrays), q).Scan(&n, &oldest); err != nil {
+	if err := s.store.conn.QueryRow(chconn.WithParams(qctx, st.Params, st.Arrays), st.SQL).Scan(&n, &oldest); err != nil {
 		return 0, time.Time{}, fmt.Errorf("measure stream lag: %w", err)
 	}
 	if n == 0 {
@@ -183,14 +142,11 @@ func (s *eventReader) lag(ctx context.Context, org string, f Filter, cursors map
 // startSeq is where a stream created at created starts on node, which had
 // no cursor yet: after the node's last event of org received before then.
 func (s *eventReader) startSeq(ctx context.Context, org, node string, created time.Time, upto uint64) (uint64, error) {
-	prm := map[string]string{"org": org, "node": node, "created": chconn.Time(created), "upto": strconv.FormatUint(upto, 10)}
-	q := "SELECT max(ingest_seq) FROM " + schema.EventsTable +
-		" WHERE org_id = {org:String} AND ingest_node = {node:String} AND ingest_seq <= {upto:UInt64}" +
-		" AND received_at < {created:DateTime64(3, 'UTC')}"
+	st := readsql.StreamStart(org, node, created, upto)
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	var seq uint64
-	if err := s.store.conn.QueryRow(params(qctx, prm), q).Scan(&seq); err != nil {
+	if err := s.store.conn.QueryRow(params(qctx, st.Params), st.SQL).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("find a stream's start on node %s: %w", node, err)
 	}
 	return seq, nil

@@ -1,12 +1,12 @@
-package query
+package readsql
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,21 +17,62 @@ import (
 // The query parameters, besides the filters named after schema's fields and
 // metadata.<key>.
 const (
-	paramEmailPrefix   = "actorEmailPrefix"
-	paramEmailContains = "actorEmailContains"
-	paramFrom          = "from"
-	paramTo            = "to"
-	paramSort          = "sort"
-	paramOrder         = "order"
-	paramLimit         = "limit"
-	paramPage          = "page"
-	paramCursor        = "cursor"
-	paramGroupBy       = "groupBy"
-	paramInterval      = "interval"
-	paramMetrics       = "metrics"
-	paramTop           = "top"
+	ParamEmailPrefix   = "actorEmailPrefix"
+	ParamEmailContains = "actorEmailContains"
+	ParamFrom          = "from"
+	ParamTo            = "to"
+	ParamSort          = "sort"
+	ParamOrder         = "order"
+	ParamLimit         = "limit"
+	ParamPage          = "page"
+	ParamCursor        = "cursor"
+	ParamGroupBy       = "groupBy"
+	ParamInterval      = "interval"
+	ParamMetrics       = "metrics"
+	ParamTop           = "top"
+	// ParamIncludeAccess asks for the store's own access records (reads of
+	// the log), which every list, count, aggregate and export leaves out by
+	// default.
+	ParamIncludeAccess = "includeAccess"
 	metadataPrefix     = "metadata."
 )
+
+// Limits bound what a request may ask; values beyond them are 400s.
+type Limits struct {
+	// MaxValueBytes bounds each filter value. Default 16 KiB, the longest
+	// string event metadata may hold.
+	MaxValueBytes int
+	// MaxValues bounds the values of one filter parameter. Default 100.
+	MaxValues int
+	// MaxOffset bounds page mode: (page-1)*limit may not exceed it.
+	// Default 100,000.
+	MaxOffset int
+}
+
+// DefaultLimits returns the defaults.
+func DefaultLimits() Limits {
+	return Limits{MaxValueBytes: 16 << 10, MaxValues: 100, MaxOffset: 100_000}
+}
+
+// Validate reports limits that cannot work.
+func (l Limits) Validate() error {
+	if l.MaxValueBytes <= 0 || l.MaxValues <= 0 || l.MaxOffset < 0 {
+		return errors.New("readsql: max value bytes and max values must be positive, max offset not negative")
+	}
+	return nil
+}
+
+// ParseFilter reads the filter parameters of q (every parameter of a list
+// but the paging ones; an export's), completed with a viewer's fixed
+// scope (nil for none) and the exclusion of access records. Unknown or bad
+// parameters are one *schema.Error naming each of them. It is the one
+// reading of a filter: query's endpoints go through the same Parser.
+func ParseFilter(q url.Values, lim Limits, scope map[schema.Field][]string) (schema.Filter, error) {
+	p := NewParserValues(q, lim)
+	p.SetScope(scope)
+	f := p.Filter()
+	return f, p.Err()
+}
 
 // Bounds of what a request may ask; values beyond them are 400s.
 const (
@@ -50,27 +91,45 @@ var enumerated = map[schema.Field]bool{
 	schema.FieldUserAgentType: true, schema.FieldResourceType: true,
 }
 
-// parser reads the query parameters of one request; problems accumulate
-// and err reports them all, naming each parameter.
-type parser struct {
+// Parser reads the query parameters of one request; problems accumulate
+// and Err reports them all, naming each parameter.
+type Parser struct {
 	q     url.Values
-	cfg   Config
+	cfg   Limits
 	scope map[schema.Field][]string // the caller's fixed scope (a viewer's)
 	used  map[string]bool
 	errs  []schema.FieldError
 }
 
-// newParser parses a raw query string.
-func newParser(raw string, cfg Config) (*parser, error) {
+// NewParser parses a raw query string.
+func NewParser(raw string, lim Limits) (*Parser, error) {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, schema.Invalid("invalid_parameter", "the query string is malformed: use key=value pairs joined by '&', percent-encoded",
 			schema.FieldError{Index: -1, Field: "", Code: "format", Message: "malformed query string"})
 	}
-	return &parser{q: q, cfg: cfg, used: map[string]bool{}}, nil
+	return NewParserValues(q, lim), nil
 }
 
-func (p *parser) bad(param, code, format string, args ...any) {
+// NewParserValues reads parsed query parameters.
+func NewParserValues(q url.Values, lim Limits) *Parser {
+	return &Parser{q: q, cfg: lim, used: map[string]bool{}}
+}
+
+// SetScope sets the caller's fixed scope (a viewer's), which Filter adds
+// to every filter; nil for none.
+func (p *Parser) SetScope(scope map[schema.Field][]string) { p.scope = scope }
+
+// Values returns the query parameters.
+func (p *Parser) Values() url.Values { return p.q }
+
+// OK reports whether no problem was found so far.
+func (p *Parser) OK() bool { return len(p.errs) == 0 }
+
+// Bad records a problem with parameter param.
+func (p *Parser) Bad(param, code, format string, args ...any) { p.bad(param, code, format, args...) }
+
+func (p *Parser) bad(param, code, format string, args ...any) {
 	if len(p.errs) < maxErrors {
 		p.errs = append(p.errs, schema.FieldError{Index: -1, Field: safeName(param), Code: code, Message: fmt.Sprintf(format, args...)})
 	}
@@ -85,7 +144,7 @@ func safeName(s string) string {
 }
 
 // values returns all values of a parameter, split at commas when split.
-func (p *parser) values(name string, split bool) []string {
+func (p *Parser) values(name string, split bool) []string {
 	raw, ok := p.q[name]
 	if !ok {
 		return nil
@@ -108,7 +167,7 @@ func (p *parser) values(name string, split bool) []string {
 
 // single returns the one value of a parameter; ok is false when absent or
 // given more than once (a problem recorded).
-func (p *parser) single(name string) (string, bool) {
+func (p *Parser) single(name string) (string, bool) {
 	raw, ok := p.q[name]
 	if !ok {
 		return "", false
@@ -123,7 +182,7 @@ func (p *parser) single(name string) (string, bool) {
 
 // text checks a free-form value: non-empty, bounded, UTF-8; ctl says
 // whether control characters may occur (they do in metadata, never in ids).
-func (p *parser) text(name, v string, max int, ctl bool) bool {
+func (p *Parser) text(name, v string, max int, ctl bool) bool {
 	switch {
 	case v == "":
 		p.bad(name, "required", "must not be empty")
@@ -143,9 +202,9 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) })
 }
 
-// filter reads the filter parameters. pathFields are set by the endpoint's
+// Filter reads the filter parameters. pathFields are set by the endpoint's
 // path and refused as parameters.
-func (p *parser) filter(pathFields ...schema.Field) schema.Filter {
+func (p *Parser) Filter(pathFields ...schema.Field) schema.Filter {
 	var f schema.Filter
 	for _, field := range schema.MatchFields {
 		name := string(field)
@@ -158,21 +217,21 @@ func (p *parser) filter(pathFields ...schema.Field) schema.Filter {
 		}
 		p.matchValues(&f, field)
 	}
-	for _, v := range p.values(paramEmailPrefix, false) {
-		if p.text(paramEmailPrefix, v, schema.MaxEmailBytes, false) {
+	for _, v := range p.values(ParamEmailPrefix, false) {
+		if p.text(ParamEmailPrefix, v, schema.MaxEmailBytes, false) {
 			f.EmailPrefixes = append(f.EmailPrefixes, asciiLower(v))
 		}
 	}
-	for _, v := range p.values(paramEmailContains, false) {
-		if p.text(paramEmailContains, v, schema.MaxEmailBytes, false) {
+	for _, v := range p.values(ParamEmailContains, false) {
+		if p.text(ParamEmailContains, v, schema.MaxEmailBytes, false) {
 			f.EmailContains = append(f.EmailContains, asciiLower(v))
 		}
 	}
 	p.ipValues(&f)
-	f.From = p.time(paramFrom)
-	f.To = p.time(paramTo)
+	f.From = p.time(ParamFrom)
+	f.To = p.time(ParamTo)
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		p.bad(paramTo, "range", "must be after from")
+		p.bad(ParamTo, "range", "must be after from")
 	}
 	p.metadata(&f)
 	p.access(&f)
@@ -180,7 +239,7 @@ func (p *parser) filter(pathFields ...schema.Field) schema.Filter {
 	return f
 }
 
-func (p *parser) matchValues(f *schema.Filter, field schema.Field) {
+func (p *Parser) matchValues(f *schema.Filter, field schema.Field) {
 	name := string(field)
 	raw := p.values(name, false)
 	for _, whole := range raw {
@@ -203,7 +262,13 @@ func (p *parser) matchValues(f *schema.Filter, field schema.Field) {
 	}
 }
 
-func (p *parser) matchValue(name string, field schema.Field, v string) bool {
+// MatchValue checks a value of field (given as parameter or path segment
+// name) like the filter parameter of field, recording a problem if bad.
+func (p *Parser) MatchValue(name string, field schema.Field, v string) bool {
+	return p.matchValue(name, field, v)
+}
+
+func (p *Parser) matchValue(name string, field schema.Field, v string) bool {
 	switch field {
 	case schema.FieldEventType, schema.FieldResourceType:
 		if !schema.ValidEventType(v) {
@@ -236,7 +301,7 @@ func truncate(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func (p *parser) ipValues(f *schema.Filter) {
+func (p *Parser) ipValues(f *schema.Filter) {
 	name := string(schema.FieldIPAddress)
 	for _, v := range p.values(name, true) {
 		if strings.Contains(v, "/") {
@@ -257,7 +322,7 @@ func (p *parser) ipValues(f *schema.Filter) {
 	}
 }
 
-func (p *parser) time(name string) time.Time {
+func (p *Parser) time(name string) time.Time {
 	v, ok := p.single(name)
 	if !ok {
 		return time.Time{}
@@ -274,7 +339,7 @@ func (p *parser) time(name string) time.Time {
 	return t.UTC()
 }
 
-func (p *parser) metadata(f *schema.Filter) {
+func (p *Parser) metadata(f *schema.Filter) {
 	var names []string
 	for name := range p.q {
 		if strings.HasPrefix(name, metadataPrefix) || name == "metadata" {
@@ -309,116 +374,9 @@ func (p *parser) metadata(f *schema.Filter) {
 	}
 }
 
-// intParam reads a whole number within [lo, hi]; def when absent.
-func (p *parser) intParam(name string, def, lo, hi int) int {
-	v, ok := p.single(name)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		p.bad(name, "range", "must be a whole number from %d to %d", lo, hi)
-		return def
-	}
-	return n
-}
-
-// listing reads sort, order, limit, page and cursor. The cursor is returned
-// undecoded: its check needs the org and the filter.
-func (p *parser) listing() (schema.Sort, schema.Page, string) {
-	s := schema.DefaultSort()
-	if v, ok := p.single(paramSort); ok {
-		if !slices.Contains(schema.SortFields, schema.SortField(v)) {
-			p.bad(paramSort, "enum", "must be timestamp, eventType or actor")
-		} else {
-			s = schema.Sort{By: schema.SortField(v), Desc: v == string(schema.SortTimestamp)}
-		}
-	}
-	if v, ok := p.single(paramOrder); ok {
-		switch v {
-		case "asc", "desc":
-			s.Desc = v == "desc"
-		default:
-			p.bad(paramOrder, "enum", "must be asc or desc")
-		}
-	}
-	pg := schema.Page{Limit: p.intParam(paramLimit, schema.DefaultPageLimit, 1, schema.MaxPageLimit)}
-	cursor, hasCursor := p.single(paramCursor)
-	if _, hasPage := p.q[paramPage]; hasPage && hasCursor {
-		p.used[paramPage] = true
-		p.bad(paramPage, "conflict", "give either page or cursor, not both")
-		return s, pg, ""
-	}
-	if hasCursor {
-		if cursor == "" || len(cursor) > maxCursorBytes {
-			p.bad(paramCursor, "invalid_cursor", "is not a cursor this server issued")
-		}
-		return s, pg, cursor
-	}
-	pg.Number = p.intParam(paramPage, 1, 1, 1<<30)
-	if pg.Offset() > p.cfg.MaxOffset {
-		p.bad(paramPage, "too_deep", "page mode reaches at most %d events deep; use nextCursor to go further", p.cfg.MaxOffset)
-		pg.Number = 1
-	}
-	return s, pg, ""
-}
-
-// aggregate reads groupBy, interval, metrics and top.
-func (p *parser) aggregate() schema.Aggregate {
-	var a schema.Aggregate
-	for _, v := range p.values(paramGroupBy, true) {
-		f := schema.Field(v)
-		switch {
-		case !slices.Contains(schema.GroupFields, f):
-			p.bad(paramGroupBy, "enum", "%q is not one of %s", truncate(v), joinFields(schema.GroupFields))
-		case slices.Contains(a.GroupBy, f):
-			p.bad(paramGroupBy, "repeated", "%q is given twice", v)
-		default:
-			a.GroupBy = append(a.GroupBy, f)
-		}
-	}
-	if len(a.GroupBy) > schema.MaxGroupBy {
-		p.bad(paramGroupBy, "too_many_values", "at most %d fields", schema.MaxGroupBy)
-	}
-	if v, ok := p.single(paramInterval); ok {
-		if !slices.Contains(schema.Intervals, schema.Interval(v)) {
-			p.bad(paramInterval, "enum", "must be minute, hour, day, week or month")
-		} else {
-			a.Interval = schema.Interval(v)
-		}
-	}
-	for _, v := range p.values(paramMetrics, true) {
-		m := schema.Metric(v)
-		switch {
-		case !slices.Contains(schema.Metrics, m):
-			p.bad(paramMetrics, "enum", "%q is not one of count, actors, resources, ips", truncate(v))
-		case slices.Contains(a.Metrics, m):
-			p.bad(paramMetrics, "repeated", "%q is given twice", v)
-		default:
-			a.Metrics = append(a.Metrics, m)
-		}
-	}
-	if len(a.Metrics) == 0 {
-		a.Metrics = []schema.Metric{schema.MetricCount}
-	}
-	a.Top = p.intParam(paramTop, 0, 1, schema.MaxTop)
-	if a.Top > 0 && len(a.GroupBy) == 0 {
-		p.bad(paramTop, "requires", "needs groupBy")
-	}
-	return a
-}
-
-func joinFields(fs []schema.Field) string {
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ", ")
-}
-
-// err reports every problem found and every parameter the endpoint does
+// Err reports every problem found and every parameter the endpoint does
 // not take, or nil.
-func (p *parser) err() error {
+func (p *Parser) Err() error {
 	invalid := len(p.errs)
 	var unknown []string
 	for name := range p.q {

@@ -1,4 +1,4 @@
-package query
+package readsql
 
 import (
 	"fmt"
@@ -9,63 +9,6 @@ import (
 
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
-)
-
-// Statement is one compiled query: SQL text whose only variable parts are
-// names from schema's allow-list, and the values of its {name:Type}
-// placeholders, which ClickHouse binds on the server. Params hold the
-// values themselves; the store escapes them for the wire.
-type Statement struct {
-	SQL    string
-	Params map[string]string
-}
-
-// from is the source of every read: FINAL folds the identical copies of a
-// re-sent event that ReplacingMergeTree keeps until its next merge. It is
-// cheap here because the store's settings (see readSettings) let ClickHouse
-// finalize each partition on its own and prefilter before merging.
-const from = "FROM " + schema.EventsTable + " FINAL"
-
-// builder collects placeholders under deterministic names, so that the
-// same request always compiles to the same text (golden files pin it).
-type builder struct {
-	params map[string]string
-	seq    map[string]int
-}
-
-func newBuilder() *builder {
-	return &builder{params: map[string]string{}, seq: map[string]int{}}
-}
-
-// param adds a value under a fresh name starting with prefix and returns
-// its placeholder.
-func (b *builder) param(prefix, typ, value string) string {
-	name := prefix + strconv.Itoa(b.seq[prefix])
-	b.seq[prefix]++
-	return b.named(name, typ, value)
-}
-
-// named adds a value under a fixed name and returns its placeholder.
-func (b *builder) named(name, typ, value string) string {
-	b.params[name] = value
-	return "{" + name + ":" + typ + "}"
-}
-
-// in renders "expr = p" for one value and "expr IN (p, ...)" for several.
-func (b *builder) in(expr, prefix, typ string, values []string) string {
-	ps := make([]string, len(values))
-	for i, v := range values {
-		ps[i] = b.param(prefix, typ, v)
-	}
-	if len(ps) == 1 {
-		return expr + " = " + ps[0]
-	}
-	return expr + " IN (" + strings.Join(ps, ", ") + ")"
-}
-
-const (
-	typeString = "String"
-	typeTime   = "DateTime64(3, 'UTC')"
 )
 
 // where returns the conditions every read of org's events under f has:
@@ -331,71 +274,28 @@ func orderBy(keys []schema.SortKey) string {
 	return "ORDER BY " + strings.Join(terms, ", ")
 }
 
-// selectEvents is the column list of StoredColumns.
-var selectEvents = "SELECT " + strings.Join(schema.StoredColumns, ", ")
-
-// CompileList compiles one page of org's events under f in order s. In
-// page mode (p.After nil) it selects p.Limit rows at p.Offset(); in keyset
-// mode the p.Limit+1 rows after p.After, the extra row telling whether a
-// next page exists.
-func CompileList(org string, f schema.Filter, s schema.Sort, p schema.Page) Statement {
-	return compileList(org, f, s, p.Limit, p.Offset(), p.After)
-}
-
-// compileList compiles limit rows after skipping offset, or the limit+1
-// rows after a position.
-func compileList(org string, f schema.Filter, s schema.Sort, limit, offset int, after *schema.Position) Statement {
-	b := newBuilder()
-	conds := where(b, org, f)
-	keys := s.Keys()
-	if after != nil {
-		conds = append(conds, keyset(b, keys, *after))
-		limit++
+// scopeConds returns the conditions of f's exclusions and fixed scope.
+func scopeConds(b *builder, f schema.Filter) []string {
+	var conds []string
+	if len(f.ExcludeTypes) > 0 {
+		col, _ := schema.FieldEventType.Column()
+		ps := make([]string, len(f.ExcludeTypes))
+		for i, t := range f.ExcludeTypes {
+			ps[i] = b.param("excludeType", typeString, t)
+		}
+		conds = append(conds, col+" NOT IN ("+strings.Join(ps, ", ")+")")
 	}
-	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(keys) +
-		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
-	if offset > 0 {
-		sql += " OFFSET " + b.named("offset", "UInt64", strconv.Itoa(offset))
+	for _, field := range schema.MatchFields {
+		vs, ok := f.Scope[field]
+		col, known := field.Column()
+		if !ok || !known {
+			continue
+		}
+		if len(vs) == 0 {
+			conds = append(conds, "0") // a scope that allows nothing
+			continue
+		}
+		conds = append(conds, b.in(col, "scope_"+string(field), typeString, vs))
 	}
-	return Statement{SQL: sql, Params: b.params}
-}
-
-// CompileHourlyCounts compiles the number of org's events under f per UTC
-// hour of their timestamp (hours without events absent), oldest first:
-// the total of a list, and where in time each of its pages lies.
-func CompileHourlyCounts(org string, f schema.Filter) Statement {
-	b := newBuilder()
-	sql := "SELECT toStartOfHour(timestamp) AS hour, count() AS events\n" + from + "\n" + joinWhere(where(b, org, f)) +
-		"\nGROUP BY hour\nORDER BY hour ASC"
-	return Statement{SQL: sql, Params: b.params}
-}
-
-// CompileCount compiles the number of org's events under f: the same
-// conditions as CompileList, so that totals and pages agree.
-func CompileCount(org string, f schema.Filter) Statement {
-	b := newBuilder()
-	sql := "SELECT count()\n" + from + "\n" + joinWhere(where(b, org, f))
-	return Statement{SQL: sql, Params: b.params}
-}
-
-// CompileGet compiles the lookup of one event of org by id. Should a client
-// have reused an id with another timestamp, the newest wins.
-func CompileGet(org, id string) Statement {
-	b := newBuilder()
-	conds := where(b, org, schema.Filter{})
-	conds = append(conds, schema.ColID+" = "+b.named("id", "UUID", id))
-	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\nORDER BY timestamp DESC\nLIMIT 1"
-	return Statement{SQL: sql, Params: b.params}
-}
-
-// CompileEventTypes compiles the catalog of event types of org's events
-// under f: each type with its count and last timestamp, most frequent
-// first, at most limit types.
-func CompileEventTypes(org string, f schema.Filter, limit int) Statement {
-	b := newBuilder()
-	col, _ := schema.FieldEventType.Column()
-	sql := "SELECT " + col + ", count() AS events, max(timestamp) AS last_seen\n" + from + "\n" +
-		joinWhere(where(b, org, f)) + "\nGROUP BY " + col + "\nORDER BY events DESC, " + col + " ASC" +
-		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
-	return Statement{SQL: sql, Params: b.params}
+	return conds
 }

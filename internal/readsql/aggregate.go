@@ -1,4 +1,4 @@
-package query
+package readsql
 
 import (
 	"strconv"
@@ -7,16 +7,16 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-// aggShape says how to read a row of a compiled aggregate: is_top (UInt8),
+// AggShape says how to read a row of a compiled aggregate: is_top (UInt8),
 // one String per group field, the bucket start (DateTime) when bucketed,
 // the event count (UInt64), then one UInt64 per metric.
-type aggShape struct {
-	groups   []schema.Field
-	bucketed bool
-	metrics  []schema.Metric
+type AggShape struct {
+	Groups   []schema.Field
+	Bucketed bool
+	Metrics  []schema.Metric
 }
 
-// CompileAggregate compiles the figures of org's events under f grouped as
+// Aggregate compiles the figures of org's events under f grouped as
 // a asks, at most maxRows rows plus one (so that the caller can tell that
 // there were more). Rows come ordered by bucket, then the kept groups
 // before "other", then by count descending and group values.
@@ -26,7 +26,7 @@ type aggShape struct {
 // first a.Top are folded into one "other" group, whose group values are
 // empty and whose distinct counts are computed over all its events (partial
 // states merged, not summed). One pass over the events serves both.
-func CompileAggregate(org string, f schema.Filter, a schema.Aggregate, maxRows int) (Statement, aggShape) {
+func Aggregate(org string, f schema.Filter, a schema.Aggregate, maxRows int) (Statement, AggShape) {
 	b := newBuilder()
 	w := joinWhere(where(b, org, f))
 	var cols []string
@@ -36,7 +36,7 @@ func CompileAggregate(org string, f schema.Filter, a schema.Aggregate, maxRows i
 		}
 	}
 	bucket, bucketed := a.Interval.Bucket()
-	shape := aggShape{groups: a.GroupBy, bucketed: bucketed, metrics: a.Metrics}
+	shape := AggShape{Groups: a.GroupBy, Bucketed: bucketed, Metrics: a.Metrics}
 	var sql string
 	if a.Top > 0 && len(cols) > 0 {
 		sql = topSQL(b, w, cols, bucket, a)
@@ -52,7 +52,7 @@ func CompileAggregate(org string, f schema.Filter, a schema.Aggregate, maxRows i
 		order = append(order, "g"+strconv.Itoa(i)+" ASC")
 	}
 	sql += "\nORDER BY " + strings.Join(order, ", ") + "\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(maxRows+1))
-	return Statement{SQL: sql, Params: b.params}, shape
+	return b.statement(sql), shape
 }
 
 // plainSQL groups the events directly.

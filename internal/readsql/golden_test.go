@@ -1,9 +1,10 @@
-package query
+package readsql
 
 import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -34,18 +35,18 @@ func render(title string, st Statement) string {
 }
 
 // mustParse parses a query string as the list and aggregate endpoints do.
-func mustParse(tb testing.TB, raw string) (*parser, schema.Filter) {
+func mustParse(tb testing.TB, raw string) (*Parser, schema.Filter) {
 	tb.Helper()
-	p, err := newParser(raw, DefaultConfig())
+	p, err := NewParser(raw, DefaultLimits())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return p, p.filter()
+	return p, p.Filter()
 }
 
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".sql")
+	path := filepath.Join("testdata", name+".golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -54,7 +55,7 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./query -run Golden -update to create it)", err)
+		t.Fatalf("%v (run go test ./internal/readsql -run Golden -update to create it)", err)
 	}
 	if got != string(want) {
 		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n%s", path, got)
@@ -85,37 +86,37 @@ func TestCompileGolden(t *testing.T) {
 	for _, tt := range lists {
 		t.Run(tt.name, func(t *testing.T) {
 			p, f := mustParse(t, tt.query)
-			s, pg, _ := p.listing()
-			if err := p.err(); err != nil {
+			s, pg, _ := p.Listing()
+			if err := p.Err(); err != nil {
 				t.Fatal(err)
 			}
 			pg.After = tt.after
-			checkGolden(t, tt.name, render("GET /v1/events?"+tt.query, CompileList("acme", f, s, pg)))
+			checkGolden(t, tt.name, render("GET /v1/events?"+tt.query, List("acme", f, s, pg)))
 		})
 	}
 	t.Run("count_two_filters", func(t *testing.T) {
 		_, f := mustParse(t, "eventType=create-secret&actorId=u-1")
-		checkGolden(t, "count_two_filters", render("total of GET /v1/events?eventType=create-secret&actorId=u-1", CompileCount("acme", f)))
+		checkGolden(t, "count_two_filters", render("total of GET /v1/events?eventType=create-secret&actorId=u-1", Count("acme", f)))
 	})
 	t.Run("get", func(t *testing.T) {
-		checkGolden(t, "get", render("GET /v1/events/{id}", CompileGet("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
+		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
 	})
 	t.Run("event_types", func(t *testing.T) {
 		_, f := mustParse(t, "from=2026-04-01T00:00:00Z&projectId=p-1")
-		checkGolden(t, "event_types", render("GET /v1/event-types?from=2026-04-01T00:00:00Z&projectId=p-1", CompileEventTypes("acme", f, 10001)))
+		checkGolden(t, "event_types", render("GET /v1/event-types?from=2026-04-01T00:00:00Z&projectId=p-1", EventTypes("acme", f, 10001)))
 	})
 	t.Run("timeline", func(t *testing.T) {
 		f := schema.Filter{From: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
 		f.Add(schema.FieldResourceType, "secret")
 		f.Add(schema.FieldResourceID, "s-42")
-		k, ok := lookupFor(f)
+		k, ok := LookupFor(f)
 		if !ok {
 			t.Fatal("a resource filter is not a timeline")
 		}
-		checkGolden(t, "timeline_total", render("total of GET /v1/resources/secret/s-42/events?from=2026-04-01T00:00:00Z", compileKeyCount("acme", k, f)))
+		checkGolden(t, "timeline_total", render("total of GET /v1/resources/secret/s-42/events?from=2026-04-01T00:00:00Z", TimelineCount("acme", k, f)))
 		checkGolden(t, "timeline_page_keys", render("keys of the page after a cursor of GET /v1/resources/secret/s-42/events",
-			compileKeyPage("acme", k, f, schema.DefaultSort(), 50, 0, after)))
-		checkGolden(t, "timeline_fetch", render("the events of a page of keys", compileFetch("acme", []schema.Position{*after, {
+			TimelinePage("acme", k, f, schema.DefaultSort(), 50, 0, after)))
+		checkGolden(t, "timeline_fetch", render("the events of a page of keys", Fetch("acme", []schema.Position{*after, {
 			Timestamp: after.Timestamp.Add(-time.Second), ID: uuid.MustParse("0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3b")}}, schema.DefaultSort())))
 	})
 	aggs := []struct{ name, query string }{
@@ -127,11 +128,11 @@ func TestCompileGolden(t *testing.T) {
 	for _, tt := range aggs {
 		t.Run(tt.name, func(t *testing.T) {
 			p, f := mustParse(t, tt.query)
-			a := p.aggregate()
-			if err := p.err(); err != nil {
+			a := p.Aggregate()
+			if err := p.Err(); err != nil {
 				t.Fatal(err)
 			}
-			st, _ := CompileAggregate("acme", f, a, 10000)
+			st, _ := Aggregate("acme", f, a, 10000)
 			checkGolden(t, tt.name, render("GET /v1/aggregates?"+tt.query, st))
 		})
 	}
@@ -155,9 +156,9 @@ func TestCompiledTextCarriesNoValues(t *testing.T) {
 		f.EmailContains = []string{strings.ToLower(v)}
 		f.Normalize()
 		after := &schema.Position{Value: v}
-		sts := []Statement{CompileList("org"+marker, f, schema.Sort{By: schema.SortActor}, schema.Page{Limit: 10, After: after}),
-			CompileCount("org"+marker, f), CompileEventTypes("org"+marker, f, 5)}
-		st, _ := CompileAggregate("org"+marker, f, schema.Aggregate{GroupBy: []schema.Field{schema.FieldActorEmail}, Top: 3,
+		sts := []Statement{List("org"+marker, f, schema.Sort{By: schema.SortActor}, schema.Page{Limit: 10, After: after}),
+			Count("org"+marker, f), EventTypes("org"+marker, f, 5)}
+		st, _ := Aggregate("org"+marker, f, schema.Aggregate{GroupBy: []schema.Field{schema.FieldActorEmail}, Top: 3,
 			Metrics: []schema.Metric{schema.MetricCount}}, 100)
 		sts = append(sts, st)
 		for _, st := range sts {
@@ -166,4 +167,65 @@ func TestCompiledTextCarriesNoValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// renderArrays adds a statement's array parameters to its golden form.
+func renderArrays(title string, st Statement) string {
+	out := render(title, st)
+	names := make([]string, 0, len(st.Arrays))
+	for k := range st.Arrays {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		out += fmt.Sprintf("-- %s = %q\n", k, st.Arrays[k])
+	}
+	return out
+}
+
+// TestExportAndFeedGolden pins the SQL of exports, stream reads and the
+// data lake's selections.
+func TestExportAndFeedGolden(t *testing.T) {
+	for _, tt := range []struct{ name, format string }{
+		{"export_parquet", FormatParquet}, {"export_arrow", FormatArrow}, {"export_csv", FormatCSV}, {"export_ndjson", FormatNative},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := "eventType=login&actorId=u-1&from=2026-04-01T00:00:00Z"
+			f, err := ParseFilter(mustQuery(t, q), DefaultLimits(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tt.name, render("GET /v1/export?format="+tt.name[len("export_"):]+"&"+q, Export("acme", f, tt.format)))
+		})
+	}
+	t.Run("export_viewer_scope", func(t *testing.T) {
+		f, err := ParseFilter(mustQuery(t, "includeAccess=true"), DefaultLimits(), map[schema.Field][]string{schema.FieldProjectID: {"p-1", "p-2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, "export_viewer_scope", render("GET /v1/export?format=ndjson&includeAccess=true by a viewer of p-1, p-2", Export("acme", f, FormatNative)))
+	})
+	sf := StreamFilter{EventTypes: []string{"login", "logout"}, ActorTypes: []string{"user"}}
+	checkGolden(t, "stream_batch", renderArrays("a stream's batch", StreamBatch("acme", "node-1", sf, 41, 99, 500)))
+	checkGolden(t, "stream_batch_unfiltered", renderArrays("a stream's batch, no filter", StreamBatch("acme", "node-1", StreamFilter{}, 0, 7, 100)))
+	checkGolden(t, "stream_lag", renderArrays("a stream's lag", StreamLag("acme", sf, map[string]uint64{"node-1": 41})))
+	created := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	checkGolden(t, "stream_start", render("a stream's start on a node", StreamStart("acme", "node-1", created, 99)))
+	checkGolden(t, "lake_start_all_orgs", render("a whole-store destination's start on a node", StreamStart("", "node-1", created, 99)))
+	step := LakeStep("acme", "node-1", 41, 99, created)
+	checkGolden(t, "lake_step_select", render("a lake step's rows", step.Select(ExportSelect(false))))
+	checkGolden(t, "lake_step_partitions", render("a lake step's partitions", step.Partitions("formatDateTime(timestamp, '%Y%m%d', 'UTC')")))
+	checkGolden(t, "lake_step_pending", render("a lake destination's pending events", step.Pending()))
+	checkGolden(t, "lake_step_nth", render("the end of a lake step of 1000 events", LakeStep("", "node-1", 41, 99, created).Nth(1000)))
+	bf := LakeBackfill("acme", created.Add(-48*time.Hour), created.Add(-24*time.Hour), created)
+	checkGolden(t, "lake_backfill_select", render("a lake backfill's rows", bf.Select("id")))
+}
+
+func mustQuery(t *testing.T, raw string) url.Values {
+	t.Helper()
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

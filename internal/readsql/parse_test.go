@@ -1,4 +1,4 @@
-package query
+package readsql
 
 import (
 	"errors"
@@ -13,17 +13,17 @@ import (
 // parseAs runs the parser the way endpoint kind ("list" or "aggregate")
 // does and returns its error.
 func parseAs(kind, raw string) (schema.Filter, error) {
-	p, err := newParser(raw, DefaultConfig())
+	p, err := NewParser(raw, DefaultLimits())
 	if err != nil {
 		return schema.Filter{}, err
 	}
-	f := p.filter()
+	f := p.Filter()
 	if kind == "aggregate" {
-		p.aggregate()
+		p.Aggregate()
 	} else {
-		p.listing()
+		p.Listing()
 	}
-	return f, p.err()
+	return f, p.Err()
 }
 
 func TestBadParametersAreNamed(t *testing.T) {
@@ -107,7 +107,7 @@ func TestEveryProblemIsReported(t *testing.T) {
 	if !errors.As(err, &se) || len(se.Details) != 4 || se.Code != "invalid_parameter" {
 		t.Fatalf("%v", err)
 	}
-	if _, err := newParser("a=%zz", DefaultConfig()); err == nil {
+	if _, err := NewParser("a=%zz", DefaultLimits()); err == nil {
 		t.Fatal("a malformed query string was accepted")
 	}
 }
@@ -141,8 +141,8 @@ func TestParsedFilters(t *testing.T) {
 			t.Errorf("%s: %+v %v", tt.query, f, err)
 		}
 	}
-	p, _ := newParser(url.Values{"sort": {"eventType"}}.Encode(), DefaultConfig())
-	if s, _, _ := p.listing(); s.Desc || s.By != schema.SortEventType {
+	p, _ := NewParser(url.Values{"sort": {"eventType"}}.Encode(), DefaultLimits())
+	if s, _, _ := p.Listing(); s.Desc || s.By != schema.SortEventType {
 		t.Errorf("sort=eventType defaults to ascending, got %+v", s)
 	}
 }

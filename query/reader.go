@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"time"
 
+	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
 
@@ -13,7 +14,25 @@ import (
 // whole remaining range.
 const cursorWindow = 24 * time.Hour
 
-// page runs one page of a list.
+// Reader plans and runs the reads of the query endpoints on the store:
+// list pages (page, offset and keyset mode, timelines from the keys
+// table), single events, the event-type catalog and aggregates. Every
+// statement comes from readsql; the org comes from the caller.
+type Reader struct {
+	store   *store
+	cursors cursors
+	cfg     Config
+	now     func() time.Time
+}
+
+// NewReader returns a reader of conn's events under cfg's bounds, signing
+// cursors with key.
+func NewReader(conn Conn, cfg Config, key []byte) *Reader {
+	return &Reader{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes},
+		cursors: cursors{key: key}, cfg: cfg, now: time.Now}
+}
+
+// Page runs one page of a list.
 //
 // Sorted by time, FINAL cannot read in order and stop early: a page would
 // merge the whole time range. So the newest page is first read from the
@@ -22,29 +41,29 @@ const cursorWindow = 24 * time.Hour
 // from the hours that hold it; keyset mode reads the day after the cursor
 // first. Other sorts run the count alongside the page, both from the same
 // compiled conditions.
-func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
+func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
 	bind [sha256.Size]byte) (ListResponse, error) {
 	var (
 		rows  []storedRow
 		total uint64
 		err   error
 	)
-	lk, timeline := lookupFor(f)
+	lk, timeline := readsql.LookupFor(f)
 	switch {
 	case timeline && s.By == schema.SortTimestamp:
-		rows, total, err = h.keyPage(ctx, org, lk, f, s, pg)
+		rows, total, err = rd.keyPage(ctx, org, lk, f, s, pg)
 	case pg.After != nil:
-		rows, err = h.afterCursor(ctx, org, f, s, pg)
+		rows, err = rd.afterCursor(ctx, org, f, s, pg)
 	case s.By == schema.SortTimestamp:
-		rows, total, err = h.pageByTime(ctx, org, f, s, pg)
+		rows, total, err = rd.pageByTime(ctx, org, f, s, pg)
 	default:
-		rows, total, err = h.pageAndCount(ctx, org, f, s, pg)
+		rows, total, err = rd.pageAndCount(ctx, org, f, s, pg)
 	}
 	res := ListResponse{Events: []schema.StoredEvent{}}
 	if err != nil {
 		return res, err
 	}
-	cut := h.store.cut(rows)
+	cut := rd.store.cut(rows)
 	more := false
 	if pg.After != nil {
 		more = len(rows) > pg.Limit
@@ -63,13 +82,13 @@ func (h *Handler) page(ctx context.Context, org string, f schema.Filter, s schem
 		res.Events = append(res.Events, rows[i].row.Stored(rows[i].created))
 	}
 	if more && len(rows) > 0 {
-		next := h.cursors.encode(bind, rows[len(rows)-1].position(s))
+		next := rd.cursors.encode(bind, rows[len(rows)-1].position(s))
 		res.NextCursor = &next
 	}
 	return res, nil
 }
 
-func (h *Handler) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+func (rd *Reader) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
 	var (
 		total    uint64
 		countErr error
@@ -77,9 +96,9 @@ func (h *Handler) pageAndCount(ctx context.Context, org string, f schema.Filter,
 	)
 	go func() {
 		defer close(counted)
-		total, countErr = h.store.count(ctx, CompileCount(org, f))
+		total, countErr = rd.store.count(ctx, readsql.Count(org, f))
 	}()
-	rows, err := h.store.events(ctx, CompileList(org, f, s, pg))
+	rows, err := rd.store.events(ctx, readsql.List(org, f, s, pg))
 	<-counted
 	if err == nil {
 		err = countErr
@@ -87,11 +106,11 @@ func (h *Handler) pageAndCount(ctx context.Context, org string, f schema.Filter,
 	return rows, total, err
 }
 
-func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
 	if pg.Number == 1 && s.Desc {
-		return h.newestPage(ctx, org, f, s, pg)
+		return rd.newestPage(ctx, org, f, s, pg)
 	}
-	hours, err := h.store.hourly(ctx, CompileHourlyCounts(org, f))
+	hours, err := rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -104,7 +123,7 @@ func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s
 	}
 	from, to, skip := window(hours, s.Desc, uint64(pg.Offset()), uint64(pg.Limit))
 	nf := narrow(f, from, to)
-	rows, err := h.store.events(ctx, compileList(org, nf, s, pg.Limit, int(skip), nil))
+	rows, err := rd.store.events(ctx, readsql.ListAt(org, nf, s, pg.Limit, int(skip), nil))
 	return rows, total, err
 }
 
@@ -115,7 +134,7 @@ func (h *Handler) pageByTime(ctx context.Context, org string, f schema.Filter, s
 // last day then nearly always suffices), and from hourly counts otherwise,
 // so that when the day falls short the hours that hold the page are known
 // and the whole range is never read.
-func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
 	plain := len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) == 0
 	var (
 		total    uint64
@@ -126,17 +145,17 @@ func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s
 	go func() {
 		defer close(counted)
 		if plain {
-			total, countErr = h.store.count(ctx, CompileCount(org, f))
+			total, countErr = rd.store.count(ctx, readsql.Count(org, f))
 			return
 		}
-		hours, countErr = h.store.hourly(ctx, CompileHourlyCounts(org, f))
+		hours, countErr = rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
 		for _, hc := range hours {
 			total += hc.n
 		}
 	}()
 	last := f
 	if f.To.IsZero() {
-		last.From = time.Now().Add(-cursorWindow)
+		last.From = rd.now().Add(-cursorWindow)
 	} else {
 		last.From = f.To.Add(-cursorWindow)
 	}
@@ -144,7 +163,7 @@ func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s
 	if !narrowed {
 		last = f
 	}
-	rows, err := h.store.events(ctx, compileList(org, last, s, pg.Limit, 0, nil))
+	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit, 0, nil))
 	<-counted
 	if err == nil {
 		err = countErr
@@ -153,11 +172,11 @@ func (h *Handler) newestPage(ctx context.Context, org string, f schema.Filter, s
 		return rows, total, err
 	}
 	if plain {
-		rows, err = h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, nil))
+		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit, 0, nil))
 		return rows, total, err
 	}
 	from, to, _ := window(hours, true, 0, uint64(pg.Limit))
-	rows, err = h.store.events(ctx, compileList(org, narrow(f, from, to), s, pg.Limit, 0, nil))
+	rows, err = rd.store.events(ctx, readsql.ListAt(org, narrow(f, from, to), s, pg.Limit, 0, nil))
 	return rows, total, err
 }
 
@@ -202,7 +221,7 @@ func narrow(f schema.Filter, from, to time.Time) schema.Filter {
 	return f
 }
 
-func (h *Handler) afterCursor(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
+func (rd *Reader) afterCursor(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
 	if s.By == schema.SortTimestamp {
 		at := pg.After.Timestamp
 		from, to := at, at.Add(cursorWindow)
@@ -210,10 +229,51 @@ func (h *Handler) afterCursor(ctx context.Context, org string, f schema.Filter, 
 			from, to = at.Add(-cursorWindow), at.Add(time.Millisecond)
 		}
 		nf := narrow(f, from, to)
-		rows, err := h.store.events(ctx, compileList(org, nf, s, pg.Limit, 0, pg.After))
+		rows, err := rd.store.events(ctx, readsql.ListAt(org, nf, s, pg.Limit, 0, pg.After))
 		if err != nil || len(rows) > pg.Limit || (nf.From.Equal(f.From) && nf.To.Equal(f.To)) {
 			return rows, err
 		}
 	}
-	return h.store.events(ctx, compileList(org, f, s, pg.Limit, 0, pg.After))
+	return rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit, 0, pg.After))
+}
+
+// Event reads one event of org by id; an event outside a viewer's fixed
+// scope (nil for none) is not found, like one that does not exist.
+func (rd *Reader) Event(ctx context.Context, org, id string, scope map[schema.Field][]string) (schema.StoredEvent, error) {
+	rows, err := rd.store.events(ctx, readsql.Get(org, id))
+	if err != nil {
+		return schema.StoredEvent{}, err
+	}
+	if len(rows) == 0 || (scope != nil && !inScope(scope, &rows[0].row)) {
+		return schema.StoredEvent{}, schema.NotFound("event_not_found", "no event with this id in your org (it may have expired)")
+	}
+	return rows[0].row.Stored(rows[0].created), nil
+}
+
+// EventTypes reads the event-type catalog of org's events under f, at
+// most MaxEventTypes entries; truncated says whether there were more.
+func (rd *Reader) EventTypes(ctx context.Context, org string, f schema.Filter) (types []EventType, truncated bool, err error) {
+	types, err = rd.store.eventTypes(ctx, readsql.EventTypes(org, f, rd.cfg.MaxEventTypes+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(types) > rd.cfg.MaxEventTypes {
+		return types[:rd.cfg.MaxEventTypes], true, nil
+	}
+	return types, false, nil
+}
+
+// Aggregate reads the figures of org's events under f grouped as a asks;
+// more than MaxGroups rows is a 400 asking for narrower terms.
+func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) ([]Group, error) {
+	st, shape := readsql.Aggregate(org, f, a, rd.cfg.MaxGroups)
+	groups, err := rd.store.aggregate(ctx, st, shape)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) > rd.cfg.MaxGroups {
+		return nil, schema.Invalid("too_many_groups", "the aggregate has too many rows: add top, a coarser interval or narrower filters",
+			schema.FieldError{Index: -1, Field: readsql.ParamGroupBy, Code: "too_many_groups", Message: "more rows than the limit"})
+	}
+	return groups, nil
 }
