@@ -323,6 +323,12 @@ CREATE TABLE IF NOT EXISTS lake_backfills
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (dest_id, id);
 
+-- 0011_console_settings statement 1
+ALTER TABLE orgs ADD COLUMN IF NOT EXISTS trace_url String DEFAULT '';
+
+-- 0011_console_settings statement 2
+ALTER TABLE viewer_sessions ADD COLUMN IF NOT EXISTS session_salt String DEFAULT '';
+
 -- Distributed tables
 CREATE OR REPLACE TABLE events AS events_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_local', xxHash64(concat(org_id, ':', toString(id))));
 CREATE OR REPLACE TABLE events_by_key AS events_by_key_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_by_key_local', xxHash64(concat(org_id, ':', toString(id))));
