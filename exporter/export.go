@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -115,20 +116,8 @@ func (x *Exporter) readSettings(ctx context.Context) (map[string]string, error) 
 	if x.settings != nil {
 		return x.settings, nil
 	}
-	rows, err := x.conn.Query(ctx, readsql.SettingsProbe().SQL)
+	known, err := chconn.Strings(ctx, x.conn, readsql.SettingsProbe().SQL)
 	if err != nil {
-		return nil, fmt.Errorf("read server settings: %w", err)
-	}
-	defer rows.Close()
-	var known []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read server settings: %w", err)
-		}
-		known = append(known, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read server settings: %w", err)
 	}
 	set := map[string]string{}

@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -43,20 +44,8 @@ func (s *store) probe(ctx context.Context) (clickhouse.Settings, error) {
 	if s.settings != nil {
 		return s.settings, nil
 	}
-	rows, err := s.conn.Query(ctx, readsql.SettingsProbe().SQL)
+	known, err := chconn.Strings(ctx, s.conn, readsql.SettingsProbe().SQL)
 	if err != nil {
-		return nil, fmt.Errorf("read server settings: %w", err)
-	}
-	defer rows.Close()
-	var known []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read server settings: %w", err)
-		}
-		known = append(known, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read server settings: %w", err)
 	}
 	set := clickhouse.Settings{"max_execution_time": int(math.Ceil(s.timeout.Seconds()))}

@@ -174,3 +174,27 @@ func stringArray(ss []string) string {
 	b.WriteByte(']')
 	return b.String()
 }
+
+// Querier is the one driver method Strings needs.
+type Querier interface {
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Strings runs sql, which selects one String column, and returns its
+// values.
+func Strings(ctx context.Context, q Querier, sql string) ([]string, error) {
+	rows, err := q.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
