@@ -67,9 +67,21 @@ func (p *Pipeline) accept(ctx context.Context, org, contentType, contentEncoding
 	if err != nil {
 		return 0, p.reject(&unreadBody{err}, 1)
 	}
+	// The slot bounds the requests decoding at once (CPU); the byte budget
+	// bounds their memory. A request gives its slot back once its rows are
+	// encoded, before it waits for the write-ahead log's fsync, so that
+	// the requests waiting for one fsync are not limited to the slots
+	// (one-event requests from hundreds of clients share each fsync); its
+	// buffers stay charged to the budget until it answers.
+	held := false
 	select {
 	case p.sem <- struct{}{}:
-		defer func() { <-p.sem }()
+		held = true
+		defer func() {
+			if held {
+				<-p.sem
+			}
+		}()
 	case <-ctx.Done():
 		raw.release()
 		return 0, p.reject(schema.Unavailable("cancelled", "the request was cancelled while waiting for its turn"), 1)
@@ -98,7 +110,10 @@ func (p *Pipeline) accept(ctx context.Context, org, contentType, contentEncoding
 	if err != nil {
 		return 0, p.reject(err, len(raws))
 	}
-	if err := p.Append(ctx, rows); err != nil {
+	buf := encodeRows(make([]byte, 0, 256*len(rows)), rows)
+	<-p.sem
+	held = false
+	if err := p.appendEncoded(ctx, buf, len(rows)); err != nil {
 		return 0, p.reject(err, len(raws))
 	}
 	return len(rows), nil

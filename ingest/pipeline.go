@@ -198,7 +198,12 @@ func (p *Pipeline) Append(ctx context.Context, rows []schema.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	buf := encodeRows(make([]byte, 0, 256*len(rows)), rows)
+	return p.appendEncoded(ctx, encodeRows(make([]byte, 0, 256*len(rows)), rows), len(rows))
+}
+
+// appendEncoded writes n rows encoded by encodeRows as one record and
+// returns once it is durable.
+func (p *Pipeline) appendEncoded(ctx context.Context, buf []byte, n int) error {
 	if _, err := p.wal.Append(ctx, buf); err != nil {
 		if errors.Is(err, wal.ErrFull) {
 			return p.errFull()
@@ -209,8 +214,8 @@ func (p *Pipeline) Append(ctx context.Context, rows []schema.Row) error {
 		}
 		return fmt.Errorf("write-ahead log: %w", err)
 	}
-	p.pending.Add(int64(len(rows)))
-	p.m.accepted.Add(float64(len(rows)))
+	p.pending.Add(int64(n))
+	p.m.accepted.Add(float64(n))
 	return nil
 }
 
