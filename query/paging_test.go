@@ -175,3 +175,43 @@ func TestCursorIsBoundToOrgFilterAndSort(t *testing.T) {
 		t.Fatalf("cursor signed with another key: %d %s", r.status, r.raw)
 	}
 }
+
+// TestNewestPageWithoutTotal: total=false answers the newest page with the
+// same events as page mode with its total, leaves total and pages null,
+// and gives a next cursor exactly when more events follow; both the
+// newest day alone (small pages) and the whole range (pages the day cannot
+// fill) are exercised.
+func TestNewestPageWithoutTotal(t *testing.T) {
+	e := newEnv(t, nil)
+	token := e.org(t, "acme")
+	now := testClock()
+	rng := rand.New(rand.NewPCG(7, 8))
+	rows := genRows(rng, "acme", 237, now)
+	for i := range rows {
+		rows[i].ExpiresAt = now.Add(24 * time.Hour)
+	}
+	e.load(t, rows)
+	for _, q := range []string{"limit=1", "limit=5", "limit=50", "limit=236", "limit=237", "limit=1000",
+		"limit=20&eventType=" + url.QueryEscape(poolEventTypes[0]), "limit=10&to=" + url.QueryEscape(now.Add(-5*24*time.Hour).Format(time.RFC3339))} {
+		want := e.mustList(t, token, "/v1/events?"+q)
+		got := e.mustList(t, token, "/v1/events?total=false&"+q)
+		if !slices.Equal(ids(got.Events), ids(want.Events)) {
+			t.Errorf("%s: total=false gave %d events %v, page mode %d %v", q, len(got.Events), ids(got.Events), len(want.Events), ids(want.Events))
+		}
+		if got.Total != nil || got.Pages != nil || deref(got.Page) != 1 {
+			t.Errorf("%s: total=%v pages=%v page=%v, want null, null, 1", q, got.Total, got.Pages, deref(got.Page))
+		}
+		if more := uint64(len(want.Events)) < *want.Total; (got.NextCursor != nil) != more {
+			t.Errorf("%s: next cursor %v, want one: %v (total %d)", q, got.NextCursor != nil, more, *want.Total)
+		}
+	}
+	// Past page 1, or sorted otherwise, the flag changes nothing.
+	for _, q := range []string{"limit=50&page=2", "limit=50&sort=actor"} {
+		if got := e.mustList(t, token, "/v1/events?total=false&"+q); got.Total == nil || *got.Total != 237 {
+			t.Errorf("%s: total %v, want 237", q, got.Total)
+		}
+	}
+	if r := e.get(t, token, "/v1/events?total=maybe"); r.status != 400 {
+		t.Errorf("total=maybe: status %d, want 400", r.status)
+	}
+}

@@ -49,6 +49,9 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 		err   error
 	)
 	lk, timeline := readsql.LookupFor(f)
+	if pg.NoTotal && pg.After == nil && pg.Number == 1 && s.By == schema.SortTimestamp && s.Desc && !timeline {
+		return rd.newestWithoutTotal(ctx, org, f, s, pg, bind)
+	}
 	switch {
 	case timeline && s.By == schema.SortTimestamp:
 		rows, total, err = rd.keyPage(ctx, org, lk, f, s, pg)
@@ -76,6 +79,47 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 		res.Total, res.Page, res.Pages = &total, &pg.Number, &pages
 	}
 	if cut {
+		more, res.Truncated = true, true
+	}
+	for i := range rows {
+		res.Events = append(res.Events, rows[i].row.Stored(rows[i].created))
+	}
+	if more && len(rows) > 0 {
+		next := rd.cursors.encode(bind, rows[len(rows)-1].position(s))
+		res.NextCursor = &next
+	}
+	return res, nil
+}
+
+// newestWithoutTotal answers the newest page without its total (Total and
+// Pages null), for callers that ask for the total apart: the newest day of
+// the range first, the whole range only when the day holds less than a
+// page, one event more than the page to know whether there is a next.
+func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
+	bind [sha256.Size]byte) (ListResponse, error) {
+	res := ListResponse{Events: []schema.StoredEvent{}, Page: &pg.Number}
+	last := f
+	if f.To.IsZero() {
+		last.From = rd.now().Add(-cursorWindow)
+	} else {
+		last.From = f.To.Add(-cursorWindow)
+	}
+	narrowed := last.From.After(f.From)
+	if !narrowed {
+		last = f
+	}
+	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit+1, 0, nil))
+	if err == nil && len(rows) <= pg.Limit && narrowed {
+		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit+1, 0, nil))
+	}
+	if err != nil {
+		return res, err
+	}
+	more := len(rows) > pg.Limit
+	if more {
+		rows = rows[:pg.Limit]
+	}
+	if rd.store.cut(rows) {
 		more, res.Truncated = true, true
 	}
 	for i := range rows {

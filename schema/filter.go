@@ -292,6 +292,10 @@ type Page struct {
 	Limit  int
 	Number int
 	After  *Position
+	// NoTotal: the caller does not need the total of page mode (it asks
+	// for it apart, or not at all); a reader may then leave it out where
+	// that saves a scan of the whole range.
+	NoTotal bool
 }
 
 // Offset is the number of events before the page in page mode.

@@ -26,10 +26,14 @@ const (
 	ParamLimit         = "limit"
 	ParamPage          = "page"
 	ParamCursor        = "cursor"
-	ParamGroupBy       = "groupBy"
-	ParamInterval      = "interval"
-	ParamMetrics       = "metrics"
-	ParamTop           = "top"
+	// ParamTotal = false: page mode may answer without the total (null),
+	// for a caller that asks for it apart (the console draws the newest
+	// page before its total over a large range).
+	ParamTotal    = "total"
+	ParamGroupBy  = "groupBy"
+	ParamInterval = "interval"
+	ParamMetrics  = "metrics"
+	ParamTop      = "top"
 	// ParamIncludeAccess asks for the store's own access records (reads of
 	// the log), which every list, count, aggregate and export leaves out by
 	// default.

@@ -70,6 +70,15 @@ func (p *Parser) Listing() (schema.Sort, schema.Page, string) {
 		}
 	}
 	pg := schema.Page{Limit: p.intParam(ParamLimit, schema.DefaultPageLimit, 1, schema.MaxPageLimit)}
+	if v, ok := p.single(ParamTotal); ok {
+		switch v {
+		case "true":
+		case "false":
+			pg.NoTotal = true
+		default:
+			p.bad(ParamTotal, "enum", "must be true or false")
+		}
+	}
 	cursor, hasCursor := p.single(ParamCursor)
 	if _, hasPage := p.q[ParamPage]; hasPage && hasCursor {
 		p.used[ParamPage] = true

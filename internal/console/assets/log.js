@@ -84,11 +84,19 @@ export class LogPage {
     this.error.textContent = '';
     this.node.setAttribute('aria-busy', 'true');
     try {
-      const res = await request('/v1/events?' + this.query());
+      // The newest page comes without its total (total=false): over a
+      // large range the total is most of the page's time, so the rows are
+      // drawn first and "Page X of Y" follows from the count.
+      const q = this.query();
+      if (this.livePage()) q.set('total', 'false');
+      const res = await request('/v1/events?' + q);
       this.res = res;
       this.events = res.events;
       this.fresh = new Set();
-      if (res.total === null) await this.countTotal();
+      if (res.total === null) {
+        this.draw();
+        await this.countTotal();
+      }
       this.draw();
     } catch (e) {
       this.error.textContent = e.message;
@@ -103,7 +111,8 @@ export class LogPage {
     }
   }
 
-  // countTotal fills in the totals in cursor mode from the aggregates.
+  // countTotal fills in the totals (cursor mode, the newest page) from the
+  // aggregates.
   async countTotal() {
     const r = await request('/v1/aggregates?' + filters(this.params));
     const total = r.groups.reduce((s, g) => s + g.count, 0);
