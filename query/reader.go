@@ -49,10 +49,11 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 		err   error
 	)
 	lk, timeline := readsql.LookupFor(f)
-	if pg.NoTotal && pg.After == nil && pg.Number == 1 && s.By == schema.SortTimestamp && s.Desc && !timeline {
-		return rd.newestWithoutTotal(ctx, org, f, s, pg, bind)
-	}
+	counted := true
 	switch {
+	case pg.NoTotal && pg.After == nil && pg.Number == 1 && s.By == schema.SortTimestamp && s.Desc && !timeline:
+		rows, err = rd.newestWithoutTotal(ctx, org, f, s, pg)
+		counted = false
 	case timeline && s.By == schema.SortTimestamp:
 		rows, total, err = rd.keyPage(ctx, org, lk, f, s, pg)
 	case pg.After != nil:
@@ -68,10 +69,14 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 	}
 	cut := rd.store.cut(rows)
 	more := false
-	if pg.After != nil {
+	if pg.After != nil || !counted {
+		// One row more than the page was read: it says whether more follow.
 		more = len(rows) > pg.Limit
 		if more {
 			rows = rows[:pg.Limit]
+		}
+		if !counted {
+			res.Page = &pg.Number
 		}
 	} else {
 		more = uint64(pg.Offset()+len(rows)) < total
@@ -91,13 +96,11 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 	return res, nil
 }
 
-// newestWithoutTotal answers the newest page without its total (Total and
-// Pages null), for callers that ask for the total apart: the newest day of
-// the range first, the whole range only when the day holds less than a
-// page, one event more than the page to know whether there is a next.
-func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
-	bind [sha256.Size]byte) (ListResponse, error) {
-	res := ListResponse{Events: []schema.StoredEvent{}, Page: &pg.Number}
+// newestWithoutTotal reads the newest page without its total, for callers
+// that ask for the total apart (total=false): the newest day of the range
+// first, the whole range only when the day holds less than a page; one
+// event more than the page, to know whether more follow.
+func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
 	last := f
 	if f.To.IsZero() {
 		last.From = rd.now().Add(-cursorWindow)
@@ -112,24 +115,7 @@ func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.F
 	if err == nil && len(rows) <= pg.Limit && narrowed {
 		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit+1, 0, nil))
 	}
-	if err != nil {
-		return res, err
-	}
-	more := len(rows) > pg.Limit
-	if more {
-		rows = rows[:pg.Limit]
-	}
-	if rd.store.cut(rows) {
-		more, res.Truncated = true, true
-	}
-	for i := range rows {
-		res.Events = append(res.Events, rows[i].row.Stored(rows[i].created))
-	}
-	if more && len(rows) > 0 {
-		next := rd.cursors.encode(bind, rows[len(rows)-1].position(s))
-		res.NextCursor = &next
-	}
-	return res, nil
+	return rows, err
 }
 
 func (rd *Reader) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
