@@ -359,26 +359,35 @@ func (s *Service) SetPlan(ctx context.Context, a Attribution, id, plan string) (
 	if _, err := s.cfg.Plans.Lookup(plan); err != nil {
 		return schema.Org{}, err
 	}
+	return s.changeOrg(ctx, a, id, "org.update-plan", func(o *schema.Org) map[string]any {
+		old := o.Plan
+		o.Plan = plan
+		return map[string]any{"plan": plan, "previousPlan": old}
+	})
+}
+
+// changeOrg applies change to org id as ClickHouse holds it (not the
+// cache, so that it keeps what another instance wrote to the other
+// fields), stores it with a newer version, and records action with the
+// metadata change returns; if that record cannot be written, the previous
+// org is put back (recordOrUndo).
+func (s *Service) changeOrg(ctx context.Context, a Attribution, id, action string, change func(*schema.Org) map[string]any) (schema.Org, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	o, err := s.freshOrg(ctx, id)
 	if err != nil {
 		return schema.Org{}, err
 	}
-	prev, old := o, o.Plan
-	o.Plan = plan
-	o.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-	if !o.UpdatedAt.After(o.CreatedAt) {
-		o.UpdatedAt = o.CreatedAt.Add(time.Millisecond)
-	}
+	prev := o
+	meta := change(&o)
+	o.UpdatedAt = s.after(o.UpdatedAt)
 	if err := s.store.putOrg(ctx, o); err != nil {
 		return schema.Org{}, err
 	}
 	s.mu.Lock()
 	s.setOrg(o)
 	s.mu.Unlock()
-	err = s.recordOrUndo(ctx, id, a.event("org.update-plan", &schema.Resource{Type: "org", ID: id},
-		map[string]any{"plan": plan, "previousPlan": old}), func(ctx context.Context) error {
+	err = s.recordOrUndo(ctx, id, a.event(action, &schema.Resource{Type: "org", ID: id}, meta), func(ctx context.Context) error {
 		prev.UpdatedAt = s.after(o.UpdatedAt)
 		if err := s.store.putOrg(ctx, prev); err != nil {
 			return err

@@ -93,36 +93,11 @@ func (s *Service) SetTraceURL(ctx context.Context, a Attribution, id, tpl string
 	if err := CheckTraceURL(tpl); err != nil {
 		return schema.Org{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	o, err := s.freshOrg(ctx, id)
-	if err != nil {
-		return schema.Org{}, err
-	}
-	prev := o
-	o.TraceURL = tpl
-	o.UpdatedAt = s.after(o.UpdatedAt)
-	if err := s.store.putOrg(ctx, o); err != nil {
-		return schema.Org{}, err
-	}
-	s.mu.Lock()
-	s.setOrg(o)
-	s.mu.Unlock()
-	err = s.recordOrUndo(ctx, id, a.event("org.update-settings", &schema.Resource{Type: "org", ID: id},
-		map[string]any{"traceUrl": tpl, "previousTraceUrl": prev.TraceURL}), func(ctx context.Context) error {
-		prev.UpdatedAt = s.after(o.UpdatedAt)
-		if err := s.store.putOrg(ctx, prev); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.setOrg(prev)
-		s.mu.Unlock()
-		return nil
+	return s.changeOrg(ctx, a, id, "org.update-settings", func(o *schema.Org) map[string]any {
+		old := o.TraceURL
+		o.TraceURL = tpl
+		return map[string]any{"traceUrl": tpl, "previousTraceUrl": old}
 	})
-	if err != nil {
-		return schema.Org{}, err
-	}
-	return o, nil
 }
 
 // freshOrg reads an org from ClickHouse, not the cache: a change of one of
