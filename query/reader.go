@@ -101,21 +101,28 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 // first, the whole range only when the day holds less than a page; one
 // event more than the page, to know whether more follow.
 func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
-	last := f
-	if f.To.IsZero() {
-		last.From = rd.now().Add(-cursorWindow)
-	} else {
-		last.From = f.To.Add(-cursorWindow)
-	}
-	narrowed := last.From.After(f.From)
-	if !narrowed {
-		last = f
-	}
+	last, narrowed := rd.lastDay(f)
 	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit+1, 0, nil))
 	if err == nil && len(rows) <= pg.Limit && narrowed {
 		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit+1, 0, nil))
 	}
 	return rows, err
+}
+
+// lastDay narrows f to the last day of its range (cursorWindow before its
+// end, or before now); narrowed is false when the range is no longer than
+// that, and last is then f itself.
+func (rd *Reader) lastDay(f schema.Filter) (last schema.Filter, narrowed bool) {
+	last = f
+	if f.To.IsZero() {
+		last.From = rd.now().Add(-cursorWindow)
+	} else {
+		last.From = f.To.Add(-cursorWindow)
+	}
+	if !last.From.After(f.From) {
+		return f, false
+	}
+	return last, true
 }
 
 func (rd *Reader) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
@@ -183,16 +190,7 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 			total += hc.n
 		}
 	}()
-	last := f
-	if f.To.IsZero() {
-		last.From = rd.now().Add(-cursorWindow)
-	} else {
-		last.From = f.To.Add(-cursorWindow)
-	}
-	narrowed := last.From.After(f.From)
-	if !narrowed {
-		last = f
-	}
+	last, narrowed := rd.lastDay(f)
 	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit, 0, nil))
 	<-counted
 	if err == nil {
