@@ -29,6 +29,7 @@ const clusterCursorKey = "cluster-test-cursor-key-0123456789abcdef"
 func startClusterServer(tb testing.TB, c *chtest.Cluster, node int, dataDir string) *servertest.Server {
 	tb.Helper()
 	n := c.Nodes[node]
+	c.WaitUp(tb) // a server starts only with every node reachable
 	return servertest.StartIn(tb, dataDir, "-clickhouse", n.Addr, "-clickhouse-http", n.HTTPAddr,
 		"-clickhouse-database", c.Name, "-clickhouse-cluster", chtest.ClusterName,
 		"-cursor-key", clusterCursorKey, "-key-refresh", "200ms")

@@ -34,7 +34,7 @@ type Cluster struct {
 type ClusterNode struct {
 	mu       sync.Mutex
 	cfg      engine.Config
-	engine   *engine.Engine
+	engine   *engine.Supervisor
 	Addr     string // native protocol host:port (stable across restarts)
 	HTTPAddr string // HTTP host:port
 	Conn     driver.Conn
@@ -96,7 +96,11 @@ func NewCluster(tb testing.TB, shards int) *Cluster {
 	return c
 }
 
-// Start starts the node's engine (again, on the same ports and data).
+// Start starts the node's engine (again, on the same ports and data),
+// supervised: the engine has been seen to abort when a client's connection
+// is reset under it (an auditstore node killed by a test), and a real
+// server would have stayed up, so it is started again on the same ports
+// and data, as the server's own engine is.
 func (n *ClusterNode) Start(tb testing.TB) {
 	tb.Helper()
 	n.mu.Lock()
@@ -104,7 +108,7 @@ func (n *ClusterNode) Start(tb testing.TB) {
 	if n.engine != nil {
 		return
 	}
-	e, err := engine.Start(context.Background(), n.cfg)
+	e, err := engine.StartSupervised(context.Background(), n.cfg)
 	if err != nil {
 		tb.Fatalf("start cluster node %s: %v", n.Addr, err)
 	}
@@ -125,6 +129,30 @@ func (n *ClusterNode) Stop(tb testing.TB) {
 		tb.Logf("stop cluster node %s: %v", n.Addr, err)
 	}
 	n.engine = nil
+}
+
+// WaitUp waits until every running node answers (an engine restarted by
+// its supervisor takes a few seconds), failing the test after a minute.
+func (c *Cluster) WaitUp(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		running := n.engine != nil
+		n.mu.Unlock()
+		for running {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := n.Conn.Ping(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("cluster node %s not up: %v", n.Addr, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
 
 // Conns returns the nodes' connections in shard order.
