@@ -78,7 +78,9 @@ func tab(t *testing.T, parent context.Context, base, dir string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(parent)
 	t.Cleanup(cancel)
-	ctx, cancel2 := context.WithTimeout(ctx, 2*time.Minute)
+	// The whole workflow's bound; each step has its own (stepTimeout), so a
+	// stuck step fails at once rather than taking the steps after it along.
+	ctx, cancel2 := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(cancel2)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatal(err)
@@ -88,9 +90,16 @@ func tab(t *testing.T, parent context.Context, base, dir string) *page {
 
 type action = chromedp.Action[chromedp.Void]
 
+// stepTimeout bounds one run or eval: a click waits for its element, and
+// an element that never comes would otherwise hold the test until the
+// tab's deadline.
+const stepTimeout = 45 * time.Second
+
 func (p *page) run(actions ...action) {
 	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		p.t.Fatalf("browser: %v", err)
 	}
 }
@@ -99,7 +108,9 @@ func (p *page) run(actions ...action) {
 // JSON) into out; nil discards it.
 func (p *page) eval(js string, out any) {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string]("JSON.stringify((() => ("+js+"))()) ?? 'null'"))
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify((() => ("+js+"))()) ?? 'null'"))
 	if err != nil {
 		p.t.Fatalf("browser: %s: %v", js, err)
 	}
@@ -136,6 +147,15 @@ func (p *page) after(summary bool, actions ...action) {
 	if summary {
 		p.waitJS(fmt.Sprintf(`+(document.body.dataset.summaries||0) > %d`, sums))
 	}
+}
+
+// reloadLog reloads the audit log page and waits for its rows and its
+// summary: the summary comes after the rows, and an element clicked before
+// it is drawn may have moved by the time the click lands.
+func (p *page) reloadLog() {
+	p.t.Helper()
+	p.run(chromedp.Reload())
+	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0 && +(document.body.dataset.summaries||0) > 0`)
 }
 
 func (p *page) waitJS(cond string) {

@@ -228,8 +228,7 @@ func testDrawer(t *testing.T, s *servertest.Server, p *page, key, admin string) 
 	if code, body := s.JSON(t, "PATCH", "/v1/orgs/acme/settings", admin, map[string]string{"traceUrl": orgTraceURL}); code != 200 {
 		t.Fatalf("set the org's template: %d %v", code, body)
 	}
-	p.run(chromedp.Reload())
-	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.reloadLog()
 	p.run(chromedp.Click(css(`tr[data-id="`+id+`"]`)), chromedp.WaitVisible(css("#drawer")))
 	p.eval(`document.getElementById('link-trace-out').href`, &out)
 	if out != "https://trace.acme.example/t/trace-02?from=console" {

@@ -33,14 +33,13 @@ func testColumns(t *testing.T, p *page) {
 	if h := heads(); !slices.Equal(h, want) {
 		t.Fatalf("chosen columns %q, want %q", h, want)
 	}
-	p.run(chromedp.Reload())
-	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.reloadLog()
 	if h := heads(); !slices.Equal(h, want) {
 		t.Fatalf("after a reload the columns are %q, want %q", h, want)
 	}
 	p.shot("columns")
-	p.run(js(`localStorage.removeItem('auditstore.columns')`), chromedp.Reload())
-	p.waitJS(`document.body.dataset.ready === '/log' && +(document.body.dataset.loads||0) > 0`)
+	p.run(js(`localStorage.removeItem('auditstore.columns')`))
+	p.reloadLog()
 	p.after(false, p.goHash("#/log")) // leave the fragment the next subtest sets
 }
 
