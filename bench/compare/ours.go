@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -109,7 +110,7 @@ func (o *ours) post(ctx context.Context, bodies [][]byte, orgOf []string, client
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	var (
 		wg       sync.WaitGroup
-		failures atomic.Int64
+		backoffs atomic.Int64
 		mu       sync.Mutex
 		first    error
 	)
@@ -145,11 +146,16 @@ func (o *ours) post(ctx context.Context, bodies [][]byte, orgOf []string, client
 					if resp.StatusCode == http.StatusAccepted {
 						break
 					}
-					if resp.StatusCode != http.StatusServiceUnavailable || failures.Add(1) > 1000 {
+					// 503 is the server's back-pressure (the write-ahead log
+					// is full while ClickHouse catches up, or it is being
+					// repaired): a client backs off and sends again. The
+					// clock keeps running, so it counts against the rate.
+					if resp.StatusCode != http.StatusServiceUnavailable || time.Since(start) > 30*time.Minute {
 						fail(fmt.Errorf("ingest: %d %s", resp.StatusCode, body))
 						return
 					}
-					time.Sleep(100 * time.Millisecond) // the log is full: back off, resend
+					backoffs.Add(1)
+					time.Sleep(100 * time.Millisecond)
 				}
 			}
 		}()
@@ -157,6 +163,9 @@ func (o *ours) post(ctx context.Context, bodies [][]byte, orgOf []string, client
 	wg.Wait()
 	if first != nil {
 		return 0, first
+	}
+	if n := backoffs.Load(); n > 0 {
+		log.Printf("ingest: %d answers were 503 (back-pressure), each sent again after 100 ms", n)
 	}
 	for deadline := time.Now().Add(10 * time.Minute); ; {
 		n, err := o.count(ctx)
