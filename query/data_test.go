@@ -86,6 +86,16 @@ func genUUID(rng *rand.Rand) uuid.UUID {
 	return u
 }
 
+// liveRows is genRows with every event still inside its retention a day
+// from now (none expired), for tests that count what is visible.
+func liveRows(rng *rand.Rand, org string, n int, now time.Time) []schema.Row {
+	rows := genRows(rng, org, n, now)
+	for i := range rows {
+		rows[i].ExpiresAt = now.Add(24 * time.Hour)
+	}
+	return rows
+}
+
 // genRows returns n events of org around now; about 5% have expired.
 func genRows(rng *rand.Rand, org string, n int, now time.Time) []schema.Row {
 	ties := tieInstants(now)

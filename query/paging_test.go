@@ -16,10 +16,7 @@ func TestPageArithmetic(t *testing.T) {
 	token := e.org(t, "acme")
 	now := testClock()
 	rng := rand.New(rand.NewPCG(3, 4))
-	rows := genRows(rng, "acme", 237, now)
-	for i := range rows {
-		rows[i].ExpiresAt = now.Add(24 * time.Hour) // none expired: 237 visible
-	}
+	rows := liveRows(rng, "acme", 237, now) // none expired: 237 visible
 	e.load(t, rows)
 	for _, tc := range []struct {
 		limit, page  int
@@ -73,10 +70,7 @@ func TestCursorStableWhileEventsArrive(t *testing.T) {
 	token := e.org(t, "acme")
 	now := testClock()
 	rng := rand.New(rand.NewPCG(5, 6))
-	rows := genRows(rng, "acme", 600, now)
-	for i := range rows {
-		rows[i].ExpiresAt = now.Add(24 * time.Hour)
-	}
+	rows := liveRows(rng, "acme", 600, now)
 	e.load(t, rows)
 	for _, order := range []string{"desc", "asc"} {
 		t.Run(order, func(t *testing.T) {
@@ -102,10 +96,7 @@ func TestCursorStableWhileEventsArrive(t *testing.T) {
 					}
 				}
 				// Arrivals: new events now and in the past, and re-sent copies.
-				fresh := genRows(rng, "acme", 5, now)
-				for i := range fresh {
-					fresh[i].ExpiresAt = now.Add(24 * time.Hour)
-				}
+				fresh := liveRows(rng, "acme", 5, now)
 				fresh[0].Timestamp = time.Now().UTC().Truncate(time.Millisecond)
 				e.load(t, append(fresh, rows[rng.IntN(len(rows))]))
 				if res.NextCursor == nil {
@@ -132,9 +123,8 @@ func TestCursorIsBoundToOrgFilterAndSort(t *testing.T) {
 	now := testClock()
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, org := range []string{"acme", "other"} {
-		rows := genRows(rng, org, 200, now)
+		rows := liveRows(rng, org, 200, now)
 		for i := range rows {
-			rows[i].ExpiresAt = now.Add(24 * time.Hour)
 			rows[i].EventType = "create-secret"
 		}
 		e.load(t, rows)
@@ -186,10 +176,7 @@ func TestNewestPageWithoutTotal(t *testing.T) {
 	token := e.org(t, "acme")
 	now := testClock()
 	rng := rand.New(rand.NewPCG(7, 8))
-	rows := genRows(rng, "acme", 237, now)
-	for i := range rows {
-		rows[i].ExpiresAt = now.Add(24 * time.Hour)
-	}
+	rows := liveRows(rng, "acme", 237, now)
 	e.load(t, rows)
 	for _, q := range []string{"limit=1", "limit=5", "limit=50", "limit=236", "limit=237", "limit=1000",
 		"limit=20&eventType=" + url.QueryEscape(poolEventTypes[0]), "limit=10&to=" + url.QueryEscape(now.Add(-5*24*time.Hour).Format(time.RFC3339))} {
