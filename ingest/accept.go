@@ -150,6 +150,13 @@ func (p *Pipeline) decode(org string, plan schema.Plan, raws [][]byte, lines []i
 				errs = append(errs, schema.FieldError{Index: i, Field: "orgId", Code: "org_mismatch",
 					Message: "orgId names another org than the API key's; omit it or use the key's org"})
 			}
+			// The store's own access records are hidden from reads unless
+			// asked for (includeAccess) by their type: an event of the org
+			// with that type would be hidden with them, or pass for one.
+			if t := events[i].Event.Type; len(errs) == 0 && schema.IsAccessEventType(t) {
+				errs = append(errs, schema.FieldError{Index: i, Field: "event.type", Code: "reserved_event_type",
+					Message: fmt.Sprintf("%q is the type of the store's own records of reads; use another name", t)})
+			}
 		}
 		if len(errs) == 0 {
 			continue

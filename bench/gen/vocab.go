@@ -33,8 +33,10 @@ var catalog = []eventKind{
 	{"member.invite", 5, "project", projectMeta},
 	{"role.update", 4, "role", projectMeta},
 	{"folder.create", 10, "folder", secretMeta},
-	{"audit-log.query", 8, "", queryMeta},
-	{"audit-log.export", 1, "", queryMeta},
+	// an app's own audit-log page, in its own words: the store's records of
+	// reads (audit-log.query, audit-log.export) are its own to write
+	{"view-audit-logs", 8, "", queryMeta},
+	{"export-audit-logs", 1, "", queryMeta},
 }
 
 var environments = []string{"prod", "prod", "staging", "dev"}
