@@ -43,6 +43,16 @@ type Config struct {
 	// ends at the event that passes it, with "truncated": true and a cursor
 	// for the rest. Default 8 MiB.
 	MaxPageBytes int
+	// HourCounts bounds the exact per-hour event counts the reader keeps
+	// (org, hour; about 100 bytes each) to answer the totals of ranges
+	// narrowed by time alone without reading their events again while
+	// the hour has had no write; 0 keeps none. Default 500,000 (a year of
+	// hours for 57 orgs); a full cache drops a random tenth.
+	HourCounts int
+	// HourSettle is how old an hour's latest write must be (by
+	// ClickHouse's clock) before its count is kept: the mark of an insert
+	// may become visible just before its events. Default 2 minutes.
+	HourSettle time.Duration
 }
 
 // DefaultConfig returns the defaults; CursorKey remains to be set.
@@ -55,6 +65,8 @@ func DefaultConfig() Config {
 		MaxValueBytes: 16 << 10,
 		MaxValues:     100,
 		MaxPageBytes:  8 << 20,
+		HourCounts:    500_000,
+		HourSettle:    2 * time.Minute,
 	}
 }
 
@@ -74,6 +86,8 @@ func (c Config) Validate() error {
 		return errors.New("query: max groups and max event types must be positive")
 	case c.MaxValueBytes <= 0 || c.MaxValues <= 0 || c.MaxPageBytes <= 0:
 		return errors.New("query: max value bytes, max values and max page bytes must be positive")
+	case c.HourCounts < 0 || c.HourSettle < 0:
+		return errors.New("query: hour counts and hour settle must not be negative")
 	}
 	return nil
 }

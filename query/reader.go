@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"crypto/sha256"
+	"slices"
 	"time"
 
 	"github.com/auditstore/auditstore/internal/readsql"
@@ -19,17 +20,18 @@ const cursorWindow = 24 * time.Hour
 // table), single events, the event-type catalog and aggregates. Every
 // statement comes from readsql; the org comes from the caller.
 type Reader struct {
-	store   *store
-	cursors cursors
-	cfg     Config
-	now     func() time.Time
+	store     *store
+	cursors   cursors
+	cfg       Config
+	now       func() time.Time
+	hourCache *hourCache // nil when Config.HourCounts is 0
 }
 
 // NewReader returns a reader of conn's events under cfg's bounds, signing
 // cursors with key.
 func NewReader(conn Conn, cfg Config, key []byte) *Reader {
 	return &Reader{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes},
-		cursors: cursors{key: key}, cfg: cfg, now: time.Now}
+		cursors: cursors{key: key}, cfg: cfg, now: time.Now, hourCache: newHourCache(cfg.HourCounts, cfg.HourSettle)}
 }
 
 // Page runs one page of a list.
@@ -133,7 +135,7 @@ func (rd *Reader) pageAndCount(ctx context.Context, org string, f schema.Filter,
 	)
 	go func() {
 		defer close(counted)
-		total, countErr = rd.store.count(ctx, readsql.Count(org, f))
+		total, countErr = rd.total(ctx, org, f)
 	}()
 	rows, err := rd.store.events(ctx, readsql.List(org, f, s, pg))
 	<-counted
@@ -147,7 +149,7 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 	if pg.Number == 1 && s.Desc {
 		return rd.newestPage(ctx, org, f, s, pg)
 	}
-	hours, err := rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
+	hours, err := rd.hourly(ctx, org, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -172,7 +174,9 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 // so that when the day falls short the hours that hold the page are known
 // and the whole range is never read.
 func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
-	plain := len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) == 0
+	_, timeOnly := readsql.TimeOnly(f)
+	plain := len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) == 0 &&
+		!(timeOnly && rd.hourCache != nil)
 	var (
 		total    uint64
 		hours    []hourCount
@@ -185,7 +189,7 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 			total, countErr = rd.store.count(ctx, readsql.Count(org, f))
 			return
 		}
-		hours, countErr = rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
+		hours, countErr = rd.hourly(ctx, org, f)
 		for _, hc := range hours {
 			total += hc.n
 		}
@@ -206,6 +210,29 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 	from, to, _ := window(hours, true, 0, uint64(pg.Limit))
 	rows, err = rd.store.events(ctx, readsql.ListAt(org, narrow(f, from, to), s, pg.Limit, 0, nil))
 	return rows, total, err
+}
+
+// hourly returns org's events under f per UTC hour, oldest first: from the
+// hour counts kept by the reader (hourCache) when f narrows by time alone,
+// else counted.
+func (rd *Reader) hourly(ctx context.Context, org string, f schema.Filter) ([]hourCount, error) {
+	if withAccess, ok := readsql.TimeOnly(f); ok && rd.hourCache != nil {
+		return rd.hourCache.hours(ctx, rd.store, org, f, withAccess)
+	}
+	return rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
+}
+
+// total returns the number of org's events under f (see hourly).
+func (rd *Reader) total(ctx context.Context, org string, f schema.Filter) (uint64, error) {
+	if _, ok := readsql.TimeOnly(f); !ok || rd.hourCache == nil {
+		return rd.store.count(ctx, readsql.Count(org, f))
+	}
+	hours, err := rd.hourly(ctx, org, f)
+	var n uint64
+	for _, hc := range hours {
+		n += hc.n
+	}
+	return n, err
 }
 
 // window finds the hours holding the events of ranks [offset, offset+limit)
@@ -294,8 +321,11 @@ func (rd *Reader) EventTypes(ctx context.Context, org string, f schema.Filter) (
 // Aggregate reads the figures of org's events under f grouped as a asks;
 // more than MaxGroups rows is a 400 asking for narrower terms.
 func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) ([]Group, error) {
-	st, shape := readsql.Aggregate(org, f, a, rd.cfg.MaxGroups)
-	groups, err := rd.store.aggregate(ctx, st, shape)
+	groups, ok, err := rd.countsByTime(ctx, org, f, a)
+	if !ok && err == nil {
+		st, shape := readsql.Aggregate(org, f, a, rd.cfg.MaxGroups)
+		groups, err = rd.store.aggregate(ctx, st, shape)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -304,4 +334,50 @@ func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a 
 			schema.FieldError{Index: -1, Field: readsql.ParamGroupBy, Code: "too_many_groups", Message: "more rows than the limit"})
 	}
 	return groups, nil
+}
+
+// countsByTime answers from the hour counts (see hourly) the aggregates
+// that count the events of a range narrowed by time alone, per hour, per
+// day or in all; ok is false for any other aggregate.
+func (rd *Reader) countsByTime(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) (groups []Group, ok bool, err error) {
+	_, timeOnly := readsql.TimeOnly(f)
+	width := map[schema.Interval]time.Duration{schema.IntervalNone: 0, schema.IntervalHour: time.Hour, schema.IntervalDay: 24 * time.Hour}
+	w, byTime := width[a.Interval]
+	if !timeOnly || rd.hourCache == nil || !byTime || len(a.GroupBy) > 0 ||
+		slices.ContainsFunc(a.Metrics, func(m schema.Metric) bool { return m != schema.MetricCount }) {
+		return nil, false, nil
+	}
+	hours, err := rd.hourly(ctx, org, f)
+	if err != nil {
+		return nil, true, err
+	}
+	group := func(n uint64) Group {
+		g := Group{}
+		for _, m := range a.Metrics {
+			g[string(m)] = n
+		}
+		return g
+	}
+	if w == 0 {
+		var n uint64
+		for _, h := range hours {
+			n += h.n
+		}
+		return []Group{group(n)}, true, nil
+	}
+	groups = []Group{}
+	var last time.Time
+	for _, h := range hours {
+		t := h.hour.Truncate(w) // UTC days: time.Truncate counts from the zero time, a UTC midnight
+		if n := len(groups); n > 0 && t.Equal(last) {
+			for _, m := range a.Metrics {
+				groups[n-1][string(m)] = groups[n-1][string(m)].(uint64) + h.n
+			}
+			continue
+		}
+		g := group(h.n)
+		g["time"], last = t, t
+		groups = append(groups, g)
+	}
+	return groups, true, nil
 }

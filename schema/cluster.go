@@ -19,7 +19,7 @@ import (
 // ShardedTables are the tables split over the shards of a cluster: their
 // local tables hold the rows, and each has a Distributed table of its own
 // name for reads. events_0007 is the copy 0007 swaps in: it is local too.
-var ShardedTables = []string{EventsTable, "events_by_key"}
+var ShardedTables = []string{EventsTable, "events_by_key", HoursTable}
 
 // localTables are the tables whose DDL a cluster rewrites to <table>_local.
 var localTables = append(append([]string{}, ShardedTables...), "events_0007")
@@ -120,8 +120,12 @@ func isLocal(table string) bool {
 func (c ClusterDDL) DistributedDDL() []string {
 	var out []string
 	for _, t := range ShardedTables {
-		out = append(out, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s%s ENGINE = Distributed('%s', currentDatabase(), '%s%s', %s)",
-			t, t, LocalSuffix, c.Cluster, t, LocalSuffix, ShardKey))
+		key := ", " + ShardKey
+		if t == HoursTable {
+			key = "" // its rows come from each shard's view, not through it; it has no id
+		}
+		out = append(out, fmt.Sprintf("CREATE OR REPLACE TABLE %s AS %s%s ENGINE = Distributed('%s', currentDatabase(), '%s%s'%s)",
+			t, t, LocalSuffix, c.Cluster, t, LocalSuffix, key))
 	}
 	return out
 }

@@ -104,6 +104,10 @@ func splitStatements(body string) []Statement {
 const (
 	EventsTable     = "events"
 	MigrationsTable = "schema_migrations"
+	// HoursTable marks when each (org, hour) of EventsTable last received
+	// events (migration 0012): readers keep the exact counts of hours
+	// not written since.
+	HoursTable = "event_hours"
 )
 
 // NotExpired is the predicate every read of EventsTable must include: TTL

@@ -98,6 +98,17 @@ func TestCompileGolden(t *testing.T) {
 		_, f := mustParse(t, "eventType=create-secret&actorId=u-1")
 		checkGolden(t, "count_two_filters", render("total of GET /v1/events?eventType=create-secret&actorId=u-1", Count("acme", f)))
 	})
+	t.Run("hour_marks", func(t *testing.T) {
+		from, to := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+		checkGolden(t, "hour_marks", render("hour marks of April 2026", HourMarks("acme", from, to, 2*time.Minute)))
+	})
+	t.Run("hour_pieces", func(t *testing.T) {
+		spans := []Span{
+			{time.Date(2026, 4, 1, 0, 30, 0, 0, time.UTC), time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)},
+			{time.Date(2026, 4, 3, 7, 0, 0, 0, time.UTC), time.Date(2026, 4, 3, 9, 0, 0, 0, time.UTC)},
+		}
+		checkGolden(t, "hour_pieces", render("hours counted again: a left edge and two whole hours", HourPieces("acme", spans)))
+	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
 	})

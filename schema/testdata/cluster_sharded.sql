@@ -329,6 +329,30 @@ ALTER TABLE orgs ADD COLUMN IF NOT EXISTS trace_url String DEFAULT '';
 -- 0011_console_settings statement 2
 ALTER TABLE viewer_sessions ADD COLUMN IF NOT EXISTS session_salt String DEFAULT '';
 
+-- 0012_event_hours statement 1
+CREATE TABLE IF NOT EXISTS event_hours_local
+(
+    org_id  LowCardinality(String),
+    hour    DateTime('UTC'),
+    written DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(written)
+ORDER BY (org_id, hour)
+SETTINGS index_granularity = 8192;
+
+-- 0012_event_hours statement 2
+CREATE MATERIALIZED VIEW IF NOT EXISTS event_hours_mv TO event_hours_local AS
+SELECT org_id, toStartOfHour(timestamp) AS hour, now64(6) AS written
+FROM events_local
+GROUP BY org_id, hour;
+
+-- 0012_event_hours statement 3
+INSERT INTO event_hours_local
+SELECT org_id, toStartOfHour(timestamp), now64(6)
+FROM events_local
+GROUP BY org_id, toStartOfHour(timestamp);
+
 -- Distributed tables
 CREATE OR REPLACE TABLE events AS events_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_local', xxHash64(concat(org_id, ':', toString(id))));
 CREATE OR REPLACE TABLE events_by_key AS events_by_key_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_by_key_local', xxHash64(concat(org_id, ':', toString(id))));
+CREATE OR REPLACE TABLE event_hours AS event_hours_local ENGINE = Distributed('auditstore', currentDatabase(), 'event_hours_local');

@@ -1,0 +1,244 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auditstore/auditstore/internal/readsql"
+	"github.com/auditstore/auditstore/schema"
+)
+
+// hourCache keeps the exact number of events of each (org, UTC hour) it
+// counted, with when the hour was last written (schema.HoursTable) and the
+// earliest expiry among its events, and hands it out again while the hour
+// has had no write since and none of its events has expired. A page's total
+// over 30 days then adds 720 known hours (and counts the hours written
+// lately and the partial hours at the range's ends) instead of reading
+// every event of the range with FINAL.
+//
+// Every write into an hour, a re-sent copy of an event included, leaves a
+// later mark, so a kept count is never used past a write. Marks younger
+// than the settle time are not trusted (the mark of an insert may become
+// visible just before its events): such hours are counted every time.
+type hourCache struct {
+	max    int           // entries kept at most; a full cache drops a tenth
+	settle time.Duration // see above
+
+	mu sync.Mutex
+	m  map[hourKey]hourEntry
+
+	reused, counted atomic.Uint64 // hours answered from the cache, and counted
+}
+
+type hourKey struct {
+	org  string
+	hour int64 // Unix seconds
+}
+
+type hourEntry struct {
+	events, access uint64    // events, and of them the store's access records
+	last           time.Time // the hour's latest write when it was counted
+	expires        time.Time // the earliest expiry among its events
+}
+
+func newHourCache(max int, settle time.Duration) *hourCache {
+	if max <= 0 {
+		return nil
+	}
+	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}}
+}
+
+// hourMark is one row of readsql.HourMarks.
+type hourMark struct {
+	hour, last, now time.Time
+	settled         bool
+}
+
+// hourPiece is one row of readsql.HourPieces.
+type hourPiece struct {
+	hour           time.Time
+	events, access uint64
+	expires        time.Time
+}
+
+// hours returns the events of org under f per UTC hour, oldest first,
+// without empty hours; f narrows by time alone (readsql.TimeOnly).
+func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.Filter, withAccess bool) ([]hourCount, error) {
+	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi)
+	if !lo.IsZero() {
+		lo = ceilHour(lo)
+	}
+	if !hi.IsZero() {
+		hi = hi.UTC().Truncate(time.Hour)
+	}
+	if !lo.IsZero() && !hi.IsZero() && !lo.Before(hi) {
+		return st.hourly(ctx, readsql.HourlyCounts(org, f)) // less than two hours
+	}
+	marks, err := st.hourMarks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
+	if err != nil {
+		return nil, err
+	}
+	// The partial hours at the ends, and the hours not known or written
+	// since they were counted, are counted now; the others are known.
+	var spans []readsql.Span
+	if !f.From.IsZero() && f.From.Before(lo) {
+		spans = append(spans, readsql.Span{From: f.From, To: lo})
+	}
+	known := map[int64]hourEntry{}
+	stale := map[int64]hourMark{}
+	c.mu.Lock()
+	for _, mk := range marks {
+		k := hourKey{org, mk.hour.Unix()}
+		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) {
+			known[k.hour] = e
+			continue
+		}
+		stale[k.hour] = mk
+		if n := len(spans); n > 0 && spans[n-1].To.Equal(mk.hour) {
+			spans[n-1].To = mk.hour.Add(time.Hour)
+		} else {
+			spans = append(spans, readsql.Span{From: mk.hour, To: mk.hour.Add(time.Hour)})
+		}
+	}
+	c.mu.Unlock()
+	if !f.To.IsZero() && hi.Before(f.To) {
+		spans = append(spans, readsql.Span{From: hi, To: f.To})
+	}
+	c.reused.Add(uint64(len(known)))
+	c.counted.Add(uint64(len(stale)))
+	var pieces []hourPiece
+	if len(spans) > 0 {
+		if pieces, err = st.hourPieces(ctx, readsql.HourPieces(org, spans)); err != nil {
+			return nil, err
+		}
+	}
+	// Keep what was counted of the whole hours whose latest write was
+	// settled before the count began; an hour without a row has no live
+	// event.
+	fresh := map[int64]hourEntry{}
+	for _, p := range pieces {
+		fresh[p.hour.Unix()] = hourEntry{events: p.events, access: p.access, expires: p.expires}
+	}
+	c.mu.Lock()
+	for h, mk := range stale {
+		e, ok := fresh[h]
+		if !ok {
+			e.expires = time.Unix(1<<62, 0)
+		}
+		e.last = mk.last
+		if mk.settled {
+			c.put(hourKey{org, h}, e)
+		}
+	}
+	c.mu.Unlock()
+	// The answer: the known hours and everything counted now (the partial
+	// hours at the ends are pieces too, never kept).
+	out := make([]hourCount, 0, len(known)+len(pieces))
+	add := func(h int64, e hourEntry) {
+		n := e.events
+		if !withAccess {
+			n -= e.access
+		}
+		if n > 0 {
+			out = append(out, hourCount{hour: time.Unix(h, 0).UTC(), n: n})
+		}
+	}
+	for h, e := range known {
+		add(h, e)
+	}
+	for h, e := range fresh {
+		if _, dup := known[h]; !dup {
+			add(h, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].hour.Before(out[j].hour) })
+	return mergeHours(out), nil
+}
+
+// put keeps e under k, making room first when the cache is full; c.mu is
+// held.
+func (c *hourCache) put(k hourKey, e hourEntry) {
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		drop := c.max/10 + 1
+		for old := range c.m { // map order is random: a random tenth goes
+			delete(c.m, old)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
+	c.m[k] = e
+}
+
+// mergeHours folds rows of the same hour (a partial hour at an end of the
+// range and nothing else share one), in order.
+func mergeHours(hs []hourCount) []hourCount {
+	out := hs[:0]
+	for _, h := range hs {
+		if n := len(out); n > 0 && out[n-1].hour.Equal(h.hour) {
+			out[n-1].n += h.n
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func ceilHour(t time.Time) time.Time {
+	h := t.UTC().Truncate(time.Hour)
+	if h.Before(t) {
+		h = h.Add(time.Hour)
+	}
+	return h
+}
+
+// hourMarks runs a readsql.HourMarks statement.
+func (s *store) hourMarks(ctx context.Context, st readsql.Statement) ([]hourMark, error) {
+	rows, cancel, err := s.query(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer rows.Close()
+	var out []hourMark
+	for rows.Next() {
+		var m hourMark
+		var settled uint8
+		if err := rows.Scan(&m.hour, &m.last, &settled, &m.now); err != nil {
+			return nil, fmt.Errorf("read hour marks: %w", err)
+		}
+		m.hour, m.settled = m.hour.UTC(), settled == 1
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return out, nil
+}
+
+// hourPieces runs a readsql.HourPieces statement.
+func (s *store) hourPieces(ctx context.Context, st readsql.Statement) ([]hourPiece, error) {
+	rows, cancel, err := s.query(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer rows.Close()
+	var out []hourPiece
+	for rows.Next() {
+		var p hourPiece
+		if err := rows.Scan(&p.hour, &p.events, &p.access, &p.expires); err != nil {
+			return nil, fmt.Errorf("read hour counts: %w", err)
+		}
+		p.hour = p.hour.UTC()
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+package query
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/auditstore/auditstore/schema"
+)
+
+// TestHourCountsStayExact asks the totals of ranges narrowed by time alone
+// while the events change under them — new events in a counted hour, a
+// re-sent copy of an event, an event expiring, access records, another
+// org — and checks each against a count of the events with FINAL, and
+// that hours not written since are answered from the kept counts.
+func TestHourCountsStayExact(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.HourSettle = 0 })
+	token := e.org(t, "acme")
+	e.org(t, "other")
+	now := testClock()
+	rng := rand.New(rand.NewPCG(11, 12))
+	rows := genRows(rng, "acme", 3000, now) // over 20 days; about 5% expired
+	soon := rows[17]
+	soon.ID, soon.ExpiresAt = genUUID(rng), now.Add(4*time.Second)
+	soon.Timestamp = now.Add(-50 * time.Hour).Truncate(time.Hour).Add(17 * time.Minute)
+	e.load(t, append(rows, soon))
+	e.load(t, genRows(rng, "other", 500, now))
+
+	ranges := []string{
+		"",
+		"from=" + rfc(now.Add(-30*24*time.Hour)),
+		"from=" + rfc(now.Add(-7*24*time.Hour-13*time.Minute)) + "&to=" + rfc(now.Add(-2*24*time.Hour+29*time.Minute)),
+		"to=" + rfc(now.Add(-3*time.Hour-1*time.Minute)),
+		"from=" + rfc(now.Add(-51*time.Hour)) + "&to=" + rfc(now.Add(-49*time.Hour)),
+		"from=" + rfc(now.Add(-7*24*time.Hour)) + "&includeAccess=true",
+	}
+	cache := e.handler.read.hourCache
+	check := func(step string) {
+		t.Helper()
+		for _, q := range ranges {
+			got := e.mustList(t, token, "/v1/events?limit=5&"+q)
+			if want := finalCount(t, e, "acme", q); got.Total == nil || *got.Total != want {
+				t.Errorf("%s, %q: total %v, want %d", step, q, deref(got.Total), want)
+			}
+		}
+	}
+	counts := func() (reused, counted uint64) { return cache.reused.Load(), cache.counted.Load() }
+
+	check("first reads")
+	r0, c0 := counts()
+	if c0 == 0 {
+		t.Fatalf("first reads counted no hour")
+	}
+	check("second reads")
+	r1, c1 := counts()
+	if c1 != c0 || r1 == r0 {
+		t.Fatalf("second reads: %d hours counted again, %d reused, want 0 counted and some reused", c1-c0, r1-r0)
+	}
+
+	// A new event in a counted hour, and a copy of a stored event sent again
+	// (same org, time and id: FINAL folds the two).
+	fresh := genRows(rng, "acme", 1, now)[0]
+	fresh.Timestamp, fresh.ExpiresAt = rows[5].Timestamp.Add(time.Millisecond), now.Add(24*time.Hour)
+	var again schema.Row
+	for _, r := range rows {
+		if r.ExpiresAt.After(now.Add(time.Hour)) && r.Timestamp.Before(now.Add(-2*time.Hour)) {
+			again = r
+			break
+		}
+	}
+	e.load(t, []schema.Row{fresh, again})
+	check("after a new event and a re-sent copy")
+	_, c2 := counts()
+	if c2-c1 == 0 || c2-c1 > 2*uint64(len(ranges)) {
+		t.Errorf("after two writes: %d hours counted again, want 1-2 per range", c2-c1)
+	}
+
+	// An access record: left out unless asked for.
+	access := genRows(rng, "acme", 1, now)[0]
+	access.EventType, access.ExpiresAt = schema.TypeQuery, now.Add(24*time.Hour)
+	access.Timestamp = now.Add(-5 * 24 * time.Hour)
+	e.load(t, []schema.Row{access})
+	check("after an access record")
+
+	// An event expiring: its hour's count is not used past its expiry.
+	for time.Now().Before(soon.ExpiresAt.Add(time.Second)) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	check("after an expiry")
+
+	// The page by number uses the same counts: page 7 of 50 as without them.
+	q := "/v1/events?limit=50&page=7&from=" + url.QueryEscape(rfc(now.Add(-10*24*time.Hour)))
+	with := e.mustList(t, token, q)
+	e.handler.read.hourCache = nil
+	without := e.mustList(t, token, q)
+	e.handler.read.hourCache = cache
+	if !slices.Equal(ids(with.Events), ids(without.Events)) || deref(with.Total) != deref(without.Total) {
+		t.Errorf("page 7: %d events (total %d) with the hour counts, %d (total %d) without",
+			len(with.Events), deref(with.Total), len(without.Events), deref(without.Total))
+	}
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// finalCount counts org's live events under the time range of q (from, to,
+// includeAccess) with FINAL, as a page's total counts them.
+func finalCount(t *testing.T, e *env, org, q string) uint64 {
+	t.Helper()
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := "SELECT count() FROM events FINAL WHERE org_id = ? AND expires_at > now64(3)"
+	args := []any{org}
+	if s := v.Get("from"); s != "" {
+		ts, _ := time.Parse(time.RFC3339Nano, s)
+		sql, args = sql+" AND timestamp >= ?", append(args, ts)
+	}
+	if s := v.Get("to"); s != "" {
+		ts, _ := time.Parse(time.RFC3339Nano, s)
+		sql, args = sql+" AND timestamp < ?", append(args, ts)
+	}
+	if v.Get("includeAccess") != "true" {
+		sql, args = sql+" AND event_type NOT IN ?", append(args, schema.AccessEventTypes)
+	}
+	var n uint64
+	if err := e.db.Conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestHourCountsWaitForSettledWrites: an hour written within the settle
+// time is counted at every read, never kept (its mark may have become
+// visible before its events).
+func TestHourCountsWaitForSettledWrites(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.HourSettle = time.Hour })
+	token := e.org(t, "acme")
+	now := testClock()
+	e.load(t, liveRows(rand.New(rand.NewPCG(3, 4)), "acme", 400, now))
+	for range 2 {
+		if got := e.mustList(t, token, "/v1/events?limit=5"); deref(got.Total) != uint64(400) {
+			t.Fatalf("total %v, want 400", deref(got.Total))
+		}
+	}
+	if c := e.handler.read.hourCache; c.reused.Load() != 0 || c.counted.Load() == 0 {
+		t.Errorf("hours reused %d, counted %d: want none reused", c.reused.Load(), c.counted.Load())
+	}
+}
+
+// TestHourCountsAnswerTimeAggregates: counts per hour, per day and in all
+// over ranges narrowed by time alone are the same from the hour counts as
+// from the events.
+func TestHourCountsAnswerTimeAggregates(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.HourSettle = 0 })
+	token := e.org(t, "acme")
+	now := testClock()
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows := genRows(rng, "acme", 2000, now)
+	for i := range rows[:40] {
+		rows[i].EventType = schema.AccessEventTypes[i%len(schema.AccessEventTypes)]
+	}
+	e.load(t, rows)
+	cache := e.handler.read.hourCache
+	for _, q := range []string{
+		"interval=hour", "interval=day", "", "metrics=count", "interval=hour&includeAccess=true",
+		"interval=day&from=" + url.QueryEscape(rfc(now.Add(-9*24*time.Hour-7*time.Minute))) + "&to=" + url.QueryEscape(rfc(now.Add(-2*time.Hour-3*time.Minute))),
+		"interval=hour&from=" + url.QueryEscape(rfc(now.Add(-3*time.Hour-30*time.Minute))),
+		"interval=hour&from=" + url.QueryEscape(rfc(now.Add(-90*time.Minute))) + "&to=" + url.QueryEscape(rfc(now.Add(-80*time.Minute))),
+	} {
+		for range 2 { // counted, then kept
+			e.handler.read.hourCache = cache
+			with := e.get(t, token, "/v1/aggregates?"+q)
+			e.handler.read.hourCache = nil
+			without := e.get(t, token, "/v1/aggregates?"+q)
+			if with.status != 200 || string(with.raw) != string(without.raw) {
+				t.Fatalf("%s: with the hour counts %d %s\nwithout %d %s", q, with.status, with.raw, without.status, without.raw)
+			}
+		}
+	}
+	e.handler.read.hourCache = cache
+	if cache.reused.Load() == 0 {
+		t.Errorf("no hour was answered from the kept counts")
+	}
+}
