@@ -60,6 +60,7 @@ func main() {
 		addr     = flag.String("clickhouse", "", "host:port of a ClickHouse server (native protocol); empty starts the embedded engine")
 		database = flag.String("database", "auditstore_bench_query", "database on that server, dropped and recreated")
 		settle   = flag.Duration("settle", 5*time.Minute, "longest wait for background merges after loading")
+		calm     = flag.Duration("calm", 3*time.Minute, "then the longest wait for the 1-minute load average to fall below 1.5 (the loader's own load leaves it high)")
 		out      = flag.String("out", "", "also write the Markdown report to this file")
 		hold     = flag.Bool("hold", false, "after the report, keep ClickHouse running (for EXPLAIN by hand) until interrupted")
 		costN    = flag.Int("insert-cost", 1_000_000, "events per run of the lookup table's insert cost measure (0 skips it)")
@@ -113,6 +114,7 @@ func main() {
 	}
 	loadTime := time.Since(loadStart)
 	merged := settleMerges(ctx, conn, *settle)
+	waitCalm(*calm)
 	parts, bytes := partStats(ctx, conn)
 
 	var costWith, costWithout float64
@@ -121,9 +123,13 @@ func main() {
 		costWith, costWithout = insertCost(ctx, ccfg, gcfg, *costN, *batch)
 	}
 
-	h, keys := handlerStack(ctx, conn, g, quiet)
+	h, keys := handlerStack(ctx, conn, g, quiet, query.DefaultConfig().HourCounts)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	// The same stack without the hour counts, for the shapes they serve.
+	h0, keys0 := handlerStack(ctx, conn, g, quiet, 0)
+	srv0 := httptest.NewServer(h0)
+	defer srv0.Close()
 
 	var rep strings.Builder
 	fmt.Fprintf(&rep, "\n## Query benchmark\n\n`go run ./bench/query -events %d -orgs %d` on %s, ClickHouse %s (%s).\n\n",
@@ -159,6 +165,27 @@ func main() {
 		fmt.Fprintf(&rep, "| %s | %s | %s | %s | %s | %s |\n", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)), target)
 		log.Printf("%s: p50 %s p99 %s; largest org p50 %s p99 %s", s.name, ms(pct(all, 50)), ms(pct(all, 99)), ms(pct(big, 50)), ms(pct(big, 99)))
 	}
+	fmt.Fprintf(&rep, "\nThe shapes the hour counts serve (ranges narrowed by time alone), timed again one after the other through the "+
+		"same stack with the counts kept (as above, now warm) and without them (`HourCounts: 0`: the totals and histograms read the events "+
+		"with FINAL, as before migration 0012). Load average before: %s.\n\n", benchutil.LoadAverage())
+	fmt.Fprintf(&rep, "| shape | kept counts p50 / p99 | without p50 / p99 | largest org, kept p50 / p99 | largest org, without p50 / p99 |\n|---|---|---|---|---|\n")
+	for _, s := range shapes {
+		if !s.timeOnly {
+			continue
+		}
+		var d [4][]time.Duration
+		for i, stk := range []struct {
+			url  string
+			keys map[string]string
+		}{{srv.URL, keys}, {srv0.URL, keys0}} {
+			d[i] = timeShape(client, stk.url, s, pickWeighted(g, samp, rng), stk.keys, samp, gcfg.End, *runs, rng)
+			d[2+i] = timeShape(client, stk.url, s, func() string { return largest.ID }, stk.keys, samp, gcfg.End, *runs, rng)
+		}
+		fmt.Fprintf(&rep, "| %s | %s / %s | %s / %s | %s / %s | %s / %s |\n", s.name, ms(pct(d[0], 50)), ms(pct(d[0], 99)),
+			ms(pct(d[1], 50)), ms(pct(d[1], 99)), ms(pct(d[2], 50)), ms(pct(d[2], 99)), ms(pct(d[3], 50)), ms(pct(d[3], 99)))
+		log.Printf("%s: kept p50 %s, without %s; largest org kept %s, without %s", s.name, ms(pct(d[0], 50)), ms(pct(d[1], 50)),
+			ms(pct(d[2], 50)), ms(pct(d[3], 50)))
+	}
 	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, *runs/2, rng)
 	explainTable(ctx, &rep, conn, readsql.ReadSettingsText(), largest.ID, samp, gcfg.End)
 	if *brk {
@@ -185,7 +212,7 @@ type stack struct {
 
 // handlerStack builds what the server serves: the tenant middleware in
 // front of the query routes, with one read key per org.
-func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 *slog.Logger) (stack, map[string]string) {
+func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 *slog.Logger, hourCounts int) (stack, map[string]string) {
 	tcfg := tenant.DefaultConfig()
 	tcfg.AdminToken = "bench-admin-token-0123456789"
 	tenants, err := tenant.New(conn, discard{}, tcfg, log0)
@@ -203,7 +230,9 @@ func handlerStack(ctx context.Context, conn driver.Conn, g *gen.Generator, log0 
 		}
 		keys[o.ID] = token
 	}
-	qh, err := query.New(conn, discard{}, query.DefaultConfig(), log0)
+	qcfg := query.DefaultConfig()
+	qcfg.HourCounts = hourCounts
+	qh, err := query.New(conn, discard{}, qcfg, log0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -338,6 +367,22 @@ func settleMerges(ctx context.Context, conn driver.Conn, max time.Duration) time
 		time.Sleep(time.Second)
 	}
 	return time.Since(start)
+}
+
+// waitCalm waits until the 1-minute load average is below 1.5, or max.
+func waitCalm(max time.Duration) {
+	start := time.Now()
+	for time.Since(start) < max {
+		b, err := os.ReadFile("/proc/loadavg")
+		var l float64
+		if err != nil || len(b) == 0 {
+			return
+		}
+		if _, err := fmt.Sscan(string(b), &l); err != nil || l < 1.5 {
+			return
+		}
+		time.Sleep(5 * time.Second)
+	}
 }
 
 func partStats(ctx context.Context, conn driver.Conn) (parts, bytes uint64) {

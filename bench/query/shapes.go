@@ -15,6 +15,7 @@ type shape struct {
 	name      string
 	aggregate bool
 	target    func(now time.Time, x sample) string
+	timeOnly  bool // narrowed by time alone: the hour counts serve it
 }
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -31,40 +32,40 @@ func enc(kv ...string) string {
 var shapes = []shape{
 	{"page: org, last 30 days", false, func(now time.Time, _ sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "limit", "50")
-	}},
+	}, true},
 	{"page: + event type and project", false, func(now time.Time, x sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "eventType", x.eventType, "projectId", x.project)
-	}},
+	}, false},
 	{"resource timeline", false, func(_ time.Time, x sample) string {
 		return "/v1/resources/" + url.PathEscape(x.resType) + "/" + url.PathEscape(x.resID) + "/events"
-	}},
+	}, false},
 	{"trace", false, func(_ time.Time, x sample) string {
 		return "/v1/traces/" + url.PathEscape(x.trace) + "/events"
-	}},
+	}, false},
 	{"metadata filter, 30 days", false, func(now time.Time, x sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "metadata.secretPath", x.secretPath)
-	}},
+	}, false},
 	{"hourly histogram, 30 days", true, func(now time.Time, _ sample) string {
 		return "/v1/aggregates?" + enc("interval", "hour", "from", rfc(now.Add(-30*24*time.Hour)))
-	}},
+	}, true},
 	{"top-10 actors, 90 days", true, func(now time.Time, _ sample) string {
 		return "/v1/aggregates?" + enc("groupBy", "actorId", "top", "10", "from", rfc(now.Add(-90*24*time.Hour)))
-	}},
+	}, false},
 	{"page: actor, 30 days", false, func(now time.Time, x sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "actorId", x.actorID)
-	}},
+	}, false},
 	{"page: email search box", false, func(now time.Time, x sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "actorEmailContains", prefixOf(x.email))
-	}},
+	}, false},
 	{"page 20 by number, 30 days", false, func(now time.Time, _ sample) string {
 		return "/v1/events?" + enc("from", rfc(now.Add(-30*24*time.Hour)), "page", "20")
-	}},
+	}, true},
 	{"top-10 actors + distinct resources, 90 days", true, func(now time.Time, _ sample) string {
 		return "/v1/aggregates?" + enc("groupBy", "actorId", "top", "10", "metrics", "count,resources", "from", rfc(now.Add(-90*24*time.Hour)))
-	}},
+	}, false},
 	{"event types, 30 days", true, func(now time.Time, _ sample) string {
 		return "/v1/event-types?" + enc("from", rfc(now.Add(-30*24*time.Hour)))
-	}},
+	}, false},
 }
 
 func prefixOf(email string) string {
