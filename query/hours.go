@@ -28,11 +28,15 @@ type hourCache struct {
 	max    int           // entries kept at most; a full cache drops a tenth
 	settle time.Duration // see above
 
-	mu sync.Mutex
-	m  map[hourKey]hourEntry
+	mu     sync.Mutex
+	m      map[hourKey]hourEntry
+	newest map[string]int64 // per org, the newest hour ever kept (Unix seconds)
 
 	reused, counted atomic.Uint64 // hours answered from the cache, and counted
 }
+
+// maxSpans bounds the time ranges of one count (see hours).
+const maxSpans = 16
 
 type hourKey struct {
 	org  string
@@ -49,7 +53,7 @@ func newHourCache(max int, settle time.Duration) *hourCache {
 	if max <= 0 {
 		return nil
 	}
-	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}}
+	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}, newest: map[string]int64{}}
 }
 
 // hourMark is one row of readsql.HourMarks.
@@ -67,8 +71,16 @@ type hourPiece struct {
 
 // hours returns the events of org under f per UTC hour, oldest first,
 // without empty hours; f narrows by time alone (readsql.TimeOnly).
+//
+// Two statements run side by side: the hour marks of the range, and a count
+// of what is surely not kept — the partial hours at the range's ends and
+// the hours after the org's newest kept hour (in the steady state, the last
+// hour or two, being written). Hours the marks show stale before that are
+// counted after (a late event into an old hour). Counting beside the marks
+// rather than after them is sound for what is kept: a kept count's mark is
+// settled, older than HourSettle, so its events were visible to both.
 func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.Filter, withAccess bool) ([]hourCount, error) {
-	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi)
+	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi); zero is open
 	if !lo.IsZero() {
 		lo = ceilHour(lo)
 	}
@@ -78,47 +90,97 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.F
 	if !lo.IsZero() && !hi.IsZero() && !lo.Before(hi) {
 		return st.hourly(ctx, readsql.HourlyCounts(org, f)) // less than two hours
 	}
+	var spec []readsql.Span
+	if !f.From.IsZero() && f.From.Before(lo) {
+		spec = append(spec, readsql.Span{From: f.From, To: lo}) // the left end
+	}
+	from := lo // the hours after the newest kept, zero when open
+	c.mu.Lock()
+	newest, kept := c.newest[org]
+	c.mu.Unlock()
+	if next := time.Unix(newest, 0).UTC().Add(time.Hour); kept && (from.IsZero() || next.After(from)) {
+		from = next
+	}
+	switch {
+	case hi.IsZero():
+		spec = append(spec, readsql.Span{From: from})
+	case from.Before(hi):
+		spec = append(spec, readsql.Span{From: from, To: f.To}) // with the right end
+	case hi.Before(f.To):
+		spec = append(spec, readsql.Span{From: hi, To: f.To}) // the right end
+	}
+	return c.count(ctx, st, org, f, lo, hi, spec, withAccess)
+}
+
+// count runs the marks of [lo, hi) beside the count of spec, counts the
+// stale hours spec left out, keeps what it may and returns the hours.
+func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.Filter, lo, hi time.Time,
+	spec []readsql.Span, withAccess bool) ([]hourCount, error) {
+	var (
+		pieces  []hourPiece
+		specErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		if len(spec) > 0 {
+			pieces, specErr = st.hourPieces(ctx, readsql.HourPieces(org, spec))
+		}
+	}()
 	marks, err := st.hourMarks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
+	<-done
+	if err == nil {
+		err = specErr
+	}
 	if err != nil {
 		return nil, err
 	}
-	// The partial hours at the ends, and the hours not known or written
-	// since they were counted, are counted now; the others are known.
-	var spans []readsql.Span
-	if !f.From.IsZero() && f.From.Before(lo) {
-		spans = append(spans, readsql.Span{From: f.From, To: lo})
+	covered := func(t time.Time) bool {
+		for _, s := range spec {
+			if !t.Before(s.From) && (s.To.IsZero() || t.Before(s.To)) {
+				return true
+			}
+		}
+		return false
 	}
 	known := map[int64]hourEntry{}
 	stale := map[int64]hourMark{}
+	var later []readsql.Span // stale hours spec did not count
 	c.mu.Lock()
 	for _, mk := range marks {
 		k := hourKey{org, mk.hour.Unix()}
-		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) {
+		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) && !covered(mk.hour) {
 			known[k.hour] = e
 			continue
 		}
 		stale[k.hour] = mk
-		if n := len(spans); n > 0 && spans[n-1].To.Equal(mk.hour) {
-			spans[n-1].To = mk.hour.Add(time.Hour)
+		if covered(mk.hour) {
+			continue
+		}
+		if n := len(later); n > 0 && later[n-1].To.Equal(mk.hour) {
+			later[n-1].To = mk.hour.Add(time.Hour)
 		} else {
-			spans = append(spans, readsql.Span{From: mk.hour, To: mk.hour.Add(time.Hour)})
+			later = append(later, readsql.Span{From: mk.hour, To: mk.hour.Add(time.Hour)})
 		}
 	}
 	c.mu.Unlock()
-	if !f.To.IsZero() && hi.Before(f.To) {
-		spans = append(spans, readsql.Span{From: hi, To: f.To})
+	if len(later) > maxSpans {
+		// Many scattered hours (a sparse org): one range from the first to
+		// the last is cheaper to plan than a condition per hour; the known
+		// hours it also counts keep their kept counts.
+		later = []readsql.Span{{From: later[0].From, To: later[len(later)-1].To}}
+	}
+	if len(later) > 0 {
+		more, err := st.hourPieces(ctx, readsql.HourPieces(org, later))
+		if err != nil {
+			return nil, err
+		}
+		pieces = append(pieces, more...)
 	}
 	c.reused.Add(uint64(len(known)))
 	c.counted.Add(uint64(len(stale)))
-	var pieces []hourPiece
-	if len(spans) > 0 {
-		if pieces, err = st.hourPieces(ctx, readsql.HourPieces(org, spans)); err != nil {
-			return nil, err
-		}
-	}
 	// Keep what was counted of the whole hours whose latest write was
-	// settled before the count began; an hour without a row has no live
-	// event.
+	// settled; an hour without a row has no live event.
 	fresh := map[int64]hourEntry{}
 	for _, p := range pieces {
 		fresh[p.hour.Unix()] = hourEntry{events: p.events, access: p.access, expires: p.expires}
@@ -137,7 +199,7 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.F
 	c.mu.Unlock()
 	// The answer: the known hours and everything counted now (the partial
 	// hours at the ends are pieces too, never kept).
-	out := make([]hourCount, 0, len(known)+len(pieces))
+	out := make([]hourCount, 0, len(known)+len(fresh))
 	add := func(h int64, e hourEntry) {
 		n := e.events
 		if !withAccess {
@@ -172,6 +234,9 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 		}
 	}
 	c.m[k] = e
+	if n, ok := c.newest[k.org]; !ok || k.hour > n {
+		c.newest[k.org] = k.hour
+	}
 }
 
 // mergeHours folds rows of the same hour (a partial hour at an end of the

@@ -154,7 +154,7 @@ func (f *front) record(ctx context.Context, c *gin.Context, org string) error {
 // where builds the conditions of a request on audit_logs, with its
 // parameters ($1 is the org).
 func where(c *gin.Context, org string) (string, []any, error) {
-	conds, args := []string{`"orgId" = $1`, `"expiresAt" > now()`}, []any{org}
+	conds, args := []string{`"orgId" = $1`}, []any{org}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		conds = append(conds, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))

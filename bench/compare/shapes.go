@@ -48,7 +48,7 @@ var shapes = []shape{
 		url: func(w window, _ sample) string {
 			return "/v1/events?" + enc("from", rfc(w.days(30)), "limit", "50")
 		},
-		sql:  pageCols + `WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2 ORDER BY "createdAt" DESC LIMIT 50`,
+		sql:  pageCols + `WHERE "orgId" = $1 AND "createdAt" >= $2 ORDER BY "createdAt" DESC LIMIT 50`,
 		args: func(w window, x sample) []any { return []any{x.org, w.days(30)} },
 	},
 	{
@@ -56,7 +56,7 @@ var shapes = []shape{
 		url: func(w window, x sample) string {
 			return "/v1/events?" + enc("from", rfc(w.days(30)), "eventType", x.eventType, "projectId", x.project)
 		},
-		sql: pageCols + `WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2 AND "eventType" = $3 AND "projectId" = $4
+		sql: pageCols + `WHERE "orgId" = $1 AND "createdAt" >= $2 AND "eventType" = $3 AND "projectId" = $4
 ORDER BY "createdAt" DESC LIMIT 50`,
 		args: func(w window, x sample) []any { return []any{x.org, w.days(30), x.eventType, x.project} },
 	},
@@ -65,14 +65,14 @@ ORDER BY "createdAt" DESC LIMIT 50`,
 		url: func(_ window, x sample) string {
 			return "/v1/resources/" + url.PathEscape(x.resType) + "/" + url.PathEscape(x.resID) + "/events"
 		},
-		sql: pageCols + `WHERE "orgId" = $1 AND "expiresAt" > now() AND "resourceType" = $2 AND "resourceId" = $3
+		sql: pageCols + `WHERE "orgId" = $1 AND "resourceType" = $2 AND "resourceId" = $3
 ORDER BY "createdAt" DESC LIMIT 50`,
 		args: func(_ window, x sample) []any { return []any{x.org, x.resType, x.resID} },
 	},
 	{
 		name: "trace", label: "trace",
 		url:  func(_ window, x sample) string { return "/v1/traces/" + url.PathEscape(x.trace) + "/events" },
-		sql:  pageCols + `WHERE "orgId" = $1 AND "expiresAt" > now() AND "traceId" = $2 ORDER BY "createdAt" DESC LIMIT 50`,
+		sql:  pageCols + `WHERE "orgId" = $1 AND "traceId" = $2 ORDER BY "createdAt" DESC LIMIT 50`,
 		args: func(_ window, x sample) []any { return []any{x.org, x.trace} },
 	},
 	{
@@ -80,7 +80,7 @@ ORDER BY "createdAt" DESC LIMIT 50`,
 		url: func(w window, x sample) string {
 			return "/v1/events?" + enc("from", rfc(w.days(30)), "metadata.secretPath", x.secretPath)
 		},
-		sql: pageCols + `WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2 AND "eventMetadata"->>'secretPath' = $3
+		sql: pageCols + `WHERE "orgId" = $1 AND "createdAt" >= $2 AND "eventMetadata"->>'secretPath' = $3
 ORDER BY "createdAt" DESC LIMIT 50`,
 		args: func(w window, x sample) []any { return []any{x.org, w.days(30), x.secretPath} },
 	},
@@ -90,7 +90,7 @@ ORDER BY "createdAt" DESC LIMIT 50`,
 			return "/v1/aggregates?" + enc("interval", "hour", "from", rfc(w.days(30)))
 		},
 		sql: `SELECT date_trunc('hour', "createdAt") AS t, count(*) FROM audit_logs
-WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2 GROUP BY t ORDER BY t`,
+WHERE "orgId" = $1 AND "createdAt" >= $2 GROUP BY t ORDER BY t`,
 		args: func(w window, x sample) []any { return []any{x.org, w.days(30)} },
 	},
 	{
@@ -100,7 +100,7 @@ WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2 GROUP BY t ORDE
 		},
 		sql: `SELECT ` + actorExpr + ` AS a,
   count(DISTINCT "resourceType" || ':' || "resourceId") AS resources, count(*) AS n
-FROM audit_logs WHERE "orgId" = $1 AND "expiresAt" > now() AND "createdAt" >= $2
+FROM audit_logs WHERE "orgId" = $1 AND "createdAt" >= $2
 GROUP BY a ORDER BY n DESC LIMIT 10`,
 		args: func(w window, x sample) []any { return []any{x.org, w.days(90)} },
 	},

@@ -3,6 +3,7 @@ package readsql
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/auditstore/auditstore/internal/chconn"
@@ -53,7 +54,7 @@ func HourMarks(org string, from, to time.Time, settle time.Duration) Statement {
 	return b.statement(sql)
 }
 
-// Span is a time range [From, To).
+// Span is a time range [From, To); a zero bound is open.
 type Span struct{ From, To time.Time }
 
 // HourPieces compiles the events of org within spans, per UTC hour, as
@@ -62,14 +63,24 @@ type Span struct{ From, To time.Time }
 // expires (DateTime64(3): the earliest expiry among them), oldest first.
 func HourPieces(org string, spans []Span) Statement {
 	b := newBuilder()
-	var or []string
-	for _, s := range spans {
-		or = append(or, "("+schema.ColTimestamp+" >= "+b.param("from", typeTime, chconn.Time(s.From))+
-			" AND "+schema.ColTimestamp+" < "+b.param("to", typeTime, chconn.Time(s.To))+")")
-	}
 	conds := []string{
 		schema.ColOrgID + " = " + b.named("org", typeString, org),
 		schema.NotExpired,
+	}
+	var or []string
+	for _, s := range spans {
+		var and []string
+		if !s.From.IsZero() {
+			and = append(and, schema.ColTimestamp+" >= "+b.param("from", typeTime, chconn.Time(s.From)))
+		}
+		if !s.To.IsZero() {
+			and = append(and, schema.ColTimestamp+" < "+b.param("to", typeTime, chconn.Time(s.To)))
+		}
+		if len(and) == 0 {
+			or = nil // one span is all time
+			break
+		}
+		or = append(or, "("+strings.Join(and, " AND ")+")")
 	}
 	if c := orGroup(or); c != "" {
 		conds = append(conds, c)
