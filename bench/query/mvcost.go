@@ -13,10 +13,11 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-// insertCost measures what the timelines' lookup table (events_by_key,
-// fed by a materialized view) costs the writers: the same events loaded
-// into two fresh databases, one without the view.
-func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events, batch int) (with, without float64) {
+// insertCost measures what a materialized view on events (the timelines'
+// lookup table events_by_key_mv, or the hour marks event_hours_mv) costs
+// the writers: the same events loaded into fresh databases with every view
+// and without the one named.
+func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events, batch int, view string) (with, without float64) {
 	rate := func(suffix string, dropView bool) float64 {
 		cfg := base
 		cfg.Database = base.Database + suffix
@@ -29,7 +30,7 @@ func insertCost(ctx context.Context, base chconn.Config, gcfg gen.Config, events
 			_ = chconn.Drop(context.Background(), cfg, cfg.Database)
 		}()
 		if dropView {
-			if err := conn.Exec(ctx, "DROP VIEW events_by_key_mv"); err != nil {
+			if err := conn.Exec(ctx, "DROP VIEW "+view); err != nil {
 				log.Fatal(err)
 			}
 		}
