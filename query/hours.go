@@ -148,13 +148,13 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 	var later []readsql.Span // stale hours spec did not count
 	c.mu.Lock()
 	for _, mk := range marks {
-		k := hourKey{org, mk.hour.Unix()}
-		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) && !covered(mk.hour) {
+		k, cov := hourKey{org, mk.hour.Unix()}, covered(mk.hour)
+		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) && !cov {
 			known[k.hour] = e
 			continue
 		}
 		stale[k.hour] = mk
-		if covered(mk.hour) {
+		if cov {
 			continue
 		}
 		if n := len(later); n > 0 && later[n-1].To.Equal(mk.hour) {
@@ -198,7 +198,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 	}
 	c.mu.Unlock()
 	// The answer: the known hours and everything counted now (the partial
-	// hours at the ends are pieces too, never kept).
+	// hours at the ends are pieces too, never kept), one row per hour.
 	out := make([]hourCount, 0, len(known)+len(fresh))
 	add := func(h int64, e hourEntry) {
 		n := e.events
@@ -218,7 +218,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].hour.Before(out[j].hour) })
-	return mergeHours(out), nil
+	return out, nil
 }
 
 // put keeps e under k, making room first when the cache is full; c.mu is
@@ -237,20 +237,6 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 	if n, ok := c.newest[k.org]; !ok || k.hour > n {
 		c.newest[k.org] = k.hour
 	}
-}
-
-// mergeHours folds rows of the same hour (a partial hour at an end of the
-// range and nothing else share one), in order.
-func mergeHours(hs []hourCount) []hourCount {
-	out := hs[:0]
-	for _, h := range hs {
-		if n := len(out); n > 0 && out[n-1].hour.Equal(h.hour) {
-			out[n-1].n += h.n
-			continue
-		}
-		out = append(out, h)
-	}
-	return out
 }
 
 func ceilHour(t time.Time) time.Time {

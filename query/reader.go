@@ -174,9 +174,8 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 // so that when the day falls short the hours that hold the page are known
 // and the whole range is never read.
 func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
-	_, timeOnly := readsql.TimeOnly(f)
-	plain := len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) == 0 &&
-		!(timeOnly && rd.hourCache != nil)
+	_, kept := rd.keptHours(f)
+	plain := !readsql.Narrows(f) && !kept
 	var (
 		total    uint64
 		hours    []hourCount
@@ -216,15 +215,24 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 // hour counts kept by the reader (hourCache) when f narrows by time alone,
 // else counted.
 func (rd *Reader) hourly(ctx context.Context, org string, f schema.Filter) ([]hourCount, error) {
-	if withAccess, ok := readsql.TimeOnly(f); ok && rd.hourCache != nil {
+	if withAccess, ok := rd.keptHours(f); ok {
 		return rd.hourCache.hours(ctx, rd.store, org, f, withAccess)
 	}
 	return rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
 }
 
+// keptHours reports whether the kept hour counts answer f (readsql.TimeOnly,
+// and the reader keeps them), and whether with the access records.
+func (rd *Reader) keptHours(f schema.Filter) (withAccess, ok bool) {
+	if rd.hourCache == nil {
+		return false, false
+	}
+	return readsql.TimeOnly(f)
+}
+
 // total returns the number of org's events under f (see hourly).
 func (rd *Reader) total(ctx context.Context, org string, f schema.Filter) (uint64, error) {
-	if _, ok := readsql.TimeOnly(f); !ok || rd.hourCache == nil {
+	if _, ok := rd.keptHours(f); !ok {
 		return rd.store.count(ctx, readsql.Count(org, f))
 	}
 	hours, err := rd.hourly(ctx, org, f)
@@ -340,10 +348,10 @@ func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a 
 // that count the events of a range narrowed by time alone, per hour, per
 // day or in all; ok is false for any other aggregate.
 func (rd *Reader) countsByTime(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) (groups []Group, ok bool, err error) {
-	_, timeOnly := readsql.TimeOnly(f)
+	_, kept := rd.keptHours(f)
 	width := map[schema.Interval]time.Duration{schema.IntervalNone: 0, schema.IntervalHour: time.Hour, schema.IntervalDay: 24 * time.Hour}
 	w, byTime := width[a.Interval]
-	if !timeOnly || rd.hourCache == nil || !byTime || len(a.GroupBy) > 0 ||
+	if !kept || !byTime || len(a.GroupBy) > 0 ||
 		slices.ContainsFunc(a.Metrics, func(m schema.Metric) bool { return m != schema.MetricCount }) {
 		return nil, false, nil
 	}

@@ -19,8 +19,7 @@ import (
 // leaves out the access records, or not: withAccess), which the hour
 // counts answer. Any other condition, a viewer's scope included, is not.
 func TimeOnly(f schema.Filter) (withAccess, ok bool) {
-	if len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+
-		len(f.Metadata)+len(f.Scope) > 0 {
+	if Narrows(f) || len(f.Scope) > 0 {
 		return false, false
 	}
 	if len(f.ExcludeTypes) == 0 {
@@ -31,6 +30,12 @@ func TimeOnly(f schema.Filter) (withAccess, ok bool) {
 	access := slices.Clone(schema.AccessEventTypes)
 	slices.Sort(access)
 	return false, slices.Equal(ex, access)
+}
+
+// Narrows reports whether f has a condition on the events besides time,
+// the access records' exclusion and a viewer's scope.
+func Narrows(f schema.Filter) bool {
+	return len(f.Match)+len(f.EmailPrefixes)+len(f.EmailContains)+len(f.IPs)+len(f.IPRanges)+len(f.Metadata) > 0
 }
 
 // HourMarks compiles when each hour of org's events in [from, to) (whole
