@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,9 +14,11 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditstore/auditstore/internal/chtest"
@@ -149,10 +152,23 @@ func event(org string, n int, at time.Time) schema.Event {
 // the harness's sequence; confirm moves the watermark past them.
 func (h *harness) insert(tb testing.TB, received time.Time, events []schema.Event, confirm bool) []string {
 	tb.Helper()
+	// The embedded engine may abort when a stopped node's connections are
+	// reset (a defect of the engine; its supervisor restarts it within a
+	// second or two): opening the insert is tried again, for at most 30 s,
+	// while the engine cannot be reached. Nothing is sent before it opens.
 	ctx := context.Background()
-	b, err := h.db.Conn.PrepareBatch(ctx, "INSERT INTO events ("+strings.Join(schema.InsertColumns, ", ")+", ingest_node, ingest_seq)")
-	if err != nil {
-		tb.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	var b driver.Batch
+	for {
+		var err error
+		b, err = h.db.Conn.PrepareBatch(ctx, "INSERT INTO events ("+strings.Join(schema.InsertColumns, ", ")+", ingest_node, ingest_seq)")
+		if err == nil {
+			break
+		}
+		if !unreachable(err) || time.Now().After(deadline) {
+			tb.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	ids := make([]string, len(events))
 	var last uint64
@@ -256,4 +272,11 @@ func manifestFiles(tb testing.TB, root string) ([]string, uint64) {
 	}
 	sort.Strings(files)
 	return files, rows
+}
+
+// unreachable reports a failure to reach the engine: refused, or reset
+// before a query was sent.
+func unreachable(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		strings.Contains(err.Error(), "connection reset by peer") || strings.Contains(err.Error(), "connection refused")
 }
