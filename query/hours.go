@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
@@ -12,13 +13,17 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-// hourCache keeps the exact number of events of each (org, UTC hour) it
-// counted, with when the hour was last written (schema.HoursTable) and the
-// earliest expiry among its events, and hands it out again while the hour
-// has had no write since and none of its events has expired. A page's total
-// over 30 days then adds 720 known hours (and counts the hours written
-// lately and the partial hours at the range's ends) instead of reading
-// every event of the range with FINAL.
+// hourCache keeps the exact number of events of each (org, filter, UTC
+// hour) it counted, with when the hour was last written
+// (schema.HoursTable) and the earliest expiry among the events counted,
+// and hands it out again while the hour has had no write since and none of
+// those events has expired. A page's total over 30 days then adds 720
+// known hours (and counts the hours written lately and the partial hours
+// at the range's ends) instead of reading every event of the range with
+// FINAL. The filter is what the range has besides time
+// (readsql.HourFilter): none, or any other condition, a viewer's scope
+// included; a filtered view shown again (its next page, a refresh, its
+// histogram) reuses the hours counted the first time.
 //
 // Every write into an hour, a re-sent copy of an event included, leaves a
 // later mark, so a kept count is never used past a write. Marks younger
@@ -30,7 +35,7 @@ type hourCache struct {
 
 	mu     sync.Mutex
 	m      map[hourKey]hourEntry
-	newest map[string]int64 // per org, the newest hour ever kept (Unix seconds)
+	newest map[orgFilter]int64 // per org and filter, the newest hour ever kept (Unix seconds)
 
 	reused, counted atomic.Uint64 // hours answered from the cache, and counted
 }
@@ -38,8 +43,14 @@ type hourCache struct {
 // maxSpans bounds the time ranges of one count (see hours).
 const maxSpans = 16
 
+// orgFilter is an org and a filter's readsql.FilterKey.
+type orgFilter struct {
+	org    string
+	filter [sha256.Size]byte
+}
+
 type hourKey struct {
-	org  string
+	orgFilter
 	hour int64 // Unix seconds
 }
 
@@ -53,7 +64,7 @@ func newHourCache(max int, settle time.Duration) *hourCache {
 	if max <= 0 {
 		return nil
 	}
-	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}, newest: map[string]int64{}}
+	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}, newest: map[orgFilter]int64{}}
 }
 
 // hourMark is one row of readsql.HourMarks.
@@ -70,7 +81,8 @@ type hourPiece struct {
 }
 
 // hours returns the events of org under f per UTC hour, oldest first,
-// without empty hours; f narrows by time alone (readsql.TimeOnly).
+// without empty hours; rest and withAccess are readsql.HourFilter's split
+// of f.
 //
 // Two statements run side by side: the hour marks of the range, and a count
 // of what is surely not kept — the partial hours at the range's ends and
@@ -79,7 +91,7 @@ type hourPiece struct {
 // counted after (a late event into an old hour). Counting beside the marks
 // rather than after them is sound for what is kept: a kept count's mark is
 // settled, older than HourSettle, so its events were visible to both.
-func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.Filter, withAccess bool) ([]hourCount, error) {
+func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest schema.Filter, withAccess bool) ([]hourCount, error) {
 	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi); zero is open
 	if !lo.IsZero() {
 		lo = ceilHour(lo)
@@ -95,8 +107,9 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.F
 		spec = append(spec, readsql.Span{From: f.From, To: lo}) // the left end
 	}
 	from := lo // the hours after the newest kept, zero when open
+	of := orgFilter{org, readsql.FilterKey(rest)}
 	c.mu.Lock()
-	newest, kept := c.newest[org]
+	newest, kept := c.newest[of]
 	c.mu.Unlock()
 	if next := time.Unix(newest, 0).UTC().Add(time.Hour); kept && (from.IsZero() || next.After(from)) {
 		from = next
@@ -109,13 +122,14 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f schema.F
 	case hi.Before(f.To):
 		spec = append(spec, readsql.Span{From: hi, To: f.To}) // the right end
 	}
-	return c.count(ctx, st, org, f, lo, hi, spec, withAccess)
+	return c.count(ctx, st, of, rest, lo, hi, spec, withAccess)
 }
 
 // count runs the marks of [lo, hi) beside the count of spec, counts the
 // stale hours spec left out, keeps what it may and returns the hours.
-func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.Filter, lo, hi time.Time,
+func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, rest schema.Filter, lo, hi time.Time,
 	spec []readsql.Span, withAccess bool) ([]hourCount, error) {
+	org := of.org
 	var (
 		pieces  []hourPiece
 		specErr error
@@ -124,7 +138,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 	go func() {
 		defer close(done)
 		if len(spec) > 0 {
-			pieces, specErr = st.hourPieces(ctx, readsql.HourPieces(org, spec))
+			pieces, specErr = st.hourPieces(ctx, readsql.HourPieces(org, rest, spec))
 		}
 	}()
 	marks, err := st.hourMarks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
@@ -148,7 +162,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 	var later []readsql.Span // stale hours spec did not count
 	c.mu.Lock()
 	for _, mk := range marks {
-		k, cov := hourKey{org, mk.hour.Unix()}, covered(mk.hour)
+		k, cov := hourKey{of, mk.hour.Unix()}, covered(mk.hour)
 		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) && !cov {
 			known[k.hour] = e
 			continue
@@ -171,7 +185,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 		later = []readsql.Span{{From: later[0].From, To: later[len(later)-1].To}}
 	}
 	if len(later) > 0 {
-		more, err := st.hourPieces(ctx, readsql.HourPieces(org, later))
+		more, err := st.hourPieces(ctx, readsql.HourPieces(org, rest, later))
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +207,7 @@ func (c *hourCache) count(ctx context.Context, st *store, org string, f schema.F
 		}
 		e.last = mk.last
 		if mk.settled {
-			c.put(hourKey{org, h}, e)
+			c.put(hourKey{of, h}, e)
 		}
 	}
 	c.mu.Unlock()
@@ -228,14 +242,17 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 		drop := c.max/10 + 1
 		for old := range c.m { // map order is random: a random tenth goes
 			delete(c.m, old)
+			// Bounded with the entries; without it the next read of the
+			// filter only counts less of its range alongside the marks.
+			delete(c.newest, old.orgFilter)
 			if drop--; drop == 0 {
 				break
 			}
 		}
 	}
 	c.m[k] = e
-	if n, ok := c.newest[k.org]; !ok || k.hour > n {
-		c.newest[k.org] = k.hour
+	if n, ok := c.newest[k.orgFilter]; !ok || k.hour > n {
+		c.newest[k.orgFilter] = k.hour
 	}
 }
 

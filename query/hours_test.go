@@ -186,3 +186,80 @@ func TestHourCountsAnswerTimeAggregates(t *testing.T) {
 		t.Errorf("no hour was answered from the kept counts")
 	}
 }
+
+// TestFilteredHourCountsStayExact: ranges with conditions besides time
+// (type, project, actor, the email search box, metadata) keep their hour
+// counts apart from the whole org's; shown again they are answered from
+// the kept counts, and their totals, pages by number and histograms stay
+// the same as without the counts while events matching them are written,
+// re-sent and expire, and while other filters' events are written.
+func TestFilteredHourCountsStayExact(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.HourSettle = 0 })
+	token := e.org(t, "acme")
+	now := testClock()
+	rng := rand.New(rand.NewPCG(21, 22))
+	rows := genRows(rng, "acme", 3000, now)
+	soon := rows[23]
+	soon.ID, soon.EventType, soon.ProjectID = genUUID(rng), "get-secrets", "p-1"
+	soon.ExpiresAt = now.Add(4 * time.Second)
+	soon.Timestamp = now.Add(-30 * time.Hour).Truncate(time.Hour).Add(9 * time.Minute)
+	e.load(t, append(rows, soon))
+
+	week := "&from=" + url.QueryEscape(rfc(now.Add(-7*24*time.Hour-13*time.Minute)))
+	filters := []string{
+		"eventType=get-secrets" + week,
+		"eventType=get-secrets&projectId=p-1" + week,
+		"actorId=u-2",
+		"eventType=get-secrets&eventType=execute&to=" + url.QueryEscape(rfc(now.Add(-5*time.Hour-1*time.Minute))),
+		"actorEmailContains=ada" + week,
+		"actorId=u-1&includeAccess=true",
+	}
+	filtered := e.handler.read.filterHours
+	whole := e.handler.read.hourCache
+	check := func(step string) {
+		t.Helper()
+		for _, q := range filters {
+			for _, path := range []string{"/v1/events?limit=20&" + q, "/v1/events?limit=20&page=3&" + q, "/v1/aggregates?interval=hour&" + q} {
+				e.handler.read.filterHours = filtered
+				with := e.get(t, token, path)
+				e.handler.read.filterHours = nil
+				without := e.get(t, token, path)
+				e.handler.read.filterHours = filtered
+				if with.status != 200 || string(with.raw) != string(without.raw) {
+					t.Fatalf("%s, %s: with the kept counts %d %.300s\nwithout %d %.300s", step, path, with.status, with.raw, without.status, without.raw)
+				}
+			}
+		}
+	}
+	check("first reads")
+	r0, c0 := filtered.reused.Load(), filtered.counted.Load()
+	if c0 == 0 || whole.counted.Load() != 0 {
+		t.Fatalf("first reads: %d filtered hours counted, %d whole-org hours: want some, and none", c0, whole.counted.Load())
+	}
+	check("second reads")
+	if r1, c1 := filtered.reused.Load(), filtered.counted.Load(); c1 != c0 || r1 == r0 {
+		t.Fatalf("second reads: %d hours counted again, %d reused, want 0 counted and some reused", c1-c0, r1-r0)
+	}
+
+	// A new event matching the filters in a counted hour, an event of the
+	// same hour matching none of them, and a re-sent copy of a stored one.
+	match := genRows(rng, "acme", 1, now)[0]
+	match.Timestamp, match.ExpiresAt = now.Add(-3*24*time.Hour).Truncate(time.Hour).Add(time.Minute), now.Add(24*time.Hour)
+	match.EventType, match.ProjectID, match.ActorID, match.ActorEmail = "get-secrets", "p-1", "u-2", "ada@example.com"
+	other := match
+	other.ID, other.EventType, other.ActorID, other.ActorEmail = genUUID(rng), "USER_LOGIN", "u-3", "bob@example.org"
+	var again schema.Row
+	for _, r := range rows {
+		if r.EventType == "get-secrets" && r.ExpiresAt.After(now.Add(time.Hour)) && r.Timestamp.After(now.Add(-6*24*time.Hour)) {
+			again = r
+			break
+		}
+	}
+	e.load(t, []schema.Row{match, other, again})
+	check("after new events and a re-sent copy")
+
+	for time.Now().Before(soon.ExpiresAt.Add(time.Second)) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	check("after an expiry")
+}

@@ -53,20 +53,28 @@ type Config struct {
 	// ClickHouse's clock) before its count is kept: the mark of an insert
 	// may become visible just before its events. Default 2 minutes.
 	HourSettle time.Duration
+	// FilterHourCounts bounds likewise the counts kept of filtered ranges
+	// (any condition besides time, a viewer's scope included; org, filter
+	// and hour, about 130 bytes each), so that a filtered view shown again
+	// (its next page, a refresh, its histogram) adds known hours; 0 keeps
+	// none. Default 200,000. Kept apart from HourCounts: many filters never
+	// evict the counts of whole orgs.
+	FilterHourCounts int
 }
 
 // DefaultConfig returns the defaults; CursorKey remains to be set.
 func DefaultConfig() Config {
 	return Config{
-		QueryTimeout:  30 * time.Second,
-		MaxOffset:     100_000,
-		MaxGroups:     10_000,
-		MaxEventTypes: 10_000,
-		MaxValueBytes: 16 << 10,
-		MaxValues:     100,
-		MaxPageBytes:  8 << 20,
-		HourCounts:    500_000,
-		HourSettle:    2 * time.Minute,
+		QueryTimeout:     30 * time.Second,
+		MaxOffset:        100_000,
+		MaxGroups:        10_000,
+		MaxEventTypes:    10_000,
+		MaxValueBytes:    16 << 10,
+		MaxValues:        100,
+		MaxPageBytes:     8 << 20,
+		HourCounts:       500_000,
+		HourSettle:       2 * time.Minute,
+		FilterHourCounts: 200_000,
 	}
 }
 
@@ -86,7 +94,7 @@ func (c Config) Validate() error {
 		return errors.New("query: max groups and max event types must be positive")
 	case c.MaxValueBytes <= 0 || c.MaxValues <= 0 || c.MaxPageBytes <= 0:
 		return errors.New("query: max value bytes, max values and max page bytes must be positive")
-	case c.HourCounts < 0 || c.HourSettle < 0:
+	case c.HourCounts < 0 || c.FilterHourCounts < 0 || c.HourSettle < 0:
 		return errors.New("query: hour counts and hour settle must not be negative")
 	}
 	return nil

@@ -24,14 +24,19 @@ type Reader struct {
 	cursors   cursors
 	cfg       Config
 	now       func() time.Time
-	hourCache *hourCache // nil when Config.HourCounts is 0
+	hourCache *hourCache // ranges narrowed by time alone; nil when Config.HourCounts is 0
+	// filterHours keeps the hour counts of filtered ranges (any condition
+	// besides time), apart, so that many filters never evict the counts of
+	// whole orgs; nil when Config.FilterHourCounts is 0.
+	filterHours *hourCache
 }
 
 // NewReader returns a reader of conn's events under cfg's bounds, signing
 // cursors with key.
 func NewReader(conn Conn, cfg Config, key []byte) *Reader {
 	return &Reader{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes},
-		cursors: cursors{key: key}, cfg: cfg, now: time.Now, hourCache: newHourCache(cfg.HourCounts, cfg.HourSettle)}
+		cursors: cursors{key: key}, cfg: cfg, now: time.Now, hourCache: newHourCache(cfg.HourCounts, cfg.HourSettle),
+		filterHours: newHourCache(cfg.FilterHourCounts, cfg.HourSettle)}
 }
 
 // Page runs one page of a list.
@@ -174,8 +179,8 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 // so that when the day falls short the hours that hold the page are known
 // and the whole range is never read.
 func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
-	_, kept := rd.keptHours(f)
-	plain := !readsql.Narrows(f) && !kept
+	_, _, kept := rd.keptHours(f)
+	plain := !readsql.Narrows(f) && kept == nil
 	var (
 		total    uint64
 		hours    []hourCount
@@ -215,24 +220,31 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 // hour counts kept by the reader (hourCache) when f narrows by time alone,
 // else counted.
 func (rd *Reader) hourly(ctx context.Context, org string, f schema.Filter) ([]hourCount, error) {
-	if withAccess, ok := rd.keptHours(f); ok {
-		return rd.hourCache.hours(ctx, rd.store, org, f, withAccess)
+	if rest, withAccess, c := rd.keptHours(f); c != nil {
+		return c.hours(ctx, rd.store, org, f, rest, withAccess)
 	}
 	return rd.store.hourly(ctx, readsql.HourlyCounts(org, f))
 }
 
-// keptHours reports whether the kept hour counts answer f (readsql.TimeOnly,
-// and the reader keeps them), and whether with the access records.
-func (rd *Reader) keptHours(f schema.Filter) (withAccess, ok bool) {
-	if rd.hourCache == nil {
-		return false, false
+// keptHours returns the kept hour counts that answer f (those of ranges
+// narrowed by time alone, or of filtered ranges), nil when the reader
+// keeps none for it, with readsql.HourFilter's split of f.
+func (rd *Reader) keptHours(f schema.Filter) (rest schema.Filter, withAccess bool, c *hourCache) {
+	rest, withAccess, ok := readsql.HourFilter(f)
+	switch {
+	case !ok:
+		return rest, withAccess, nil
+	case readsql.TimeOnly(f):
+		c = rd.hourCache
+	default:
+		c = rd.filterHours
 	}
-	return readsql.TimeOnly(f)
+	return rest, withAccess, c
 }
 
 // total returns the number of org's events under f (see hourly).
 func (rd *Reader) total(ctx context.Context, org string, f schema.Filter) (uint64, error) {
-	if _, ok := rd.keptHours(f); !ok {
+	if _, _, c := rd.keptHours(f); c == nil {
 		return rd.store.count(ctx, readsql.Count(org, f))
 	}
 	hours, err := rd.hourly(ctx, org, f)
@@ -348,10 +360,10 @@ func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a 
 // that count the events of a range narrowed by time alone, per hour, per
 // day or in all; ok is false for any other aggregate.
 func (rd *Reader) countsByTime(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) (groups []Group, ok bool, err error) {
-	_, kept := rd.keptHours(f)
+	_, _, kept := rd.keptHours(f)
 	width := map[schema.Interval]time.Duration{schema.IntervalNone: 0, schema.IntervalHour: time.Hour, schema.IntervalDay: 24 * time.Hour}
 	w, byTime := width[a.Interval]
-	if !kept || !byTime || len(a.GroupBy) > 0 ||
+	if kept == nil || !byTime || len(a.GroupBy) > 0 ||
 		slices.ContainsFunc(a.Metrics, func(m schema.Metric) bool { return m != schema.MetricCount }) {
 		return nil, false, nil
 	}

@@ -107,7 +107,7 @@ func TestCompileGolden(t *testing.T) {
 			{time.Date(2026, 4, 1, 0, 30, 0, 0, time.UTC), time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)},
 			{time.Date(2026, 4, 3, 7, 0, 0, 0, time.UTC), time.Date(2026, 4, 3, 9, 0, 0, 0, time.UTC)},
 		}
-		checkGolden(t, "hour_pieces", render("hours counted again: a left edge and two whole hours", HourPieces("acme", spans)))
+		checkGolden(t, "hour_pieces", render("hours counted again: a left edge and two whole hours", HourPieces("acme", schema.Filter{}, spans)))
 	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))

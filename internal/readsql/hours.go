@@ -1,6 +1,8 @@
 package readsql
 
 import (
+	"crypto/sha256"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,26 +12,61 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-// The hour counts: exact numbers of events per UTC hour that a reader
-// keeps and uses again while the hour has had no write (schema.HoursTable
-// says when each hour of an org was last written). They answer the
-// filters that narrow an org's events by time alone.
+// The hour counts: exact numbers of events per UTC hour under a filter
+// that a reader keeps and uses again while the hour has had no write
+// (schema.HoursTable says when each hour of an org was last written).
 
-// TimeOnly reports whether f narrows the org's events by time alone (and
-// leaves out the access records, or not: withAccess), which the hour
-// counts answer. Any other condition, a viewer's scope included, is not.
-func TimeOnly(f schema.Filter) (withAccess, ok bool) {
-	if Narrows(f) || len(f.Scope) > 0 {
-		return false, false
-	}
+// HourFilter splits f for the hour counts: rest holds its conditions
+// besides time (a viewer's scope included), which key the counts, and
+// withAccess says whether the store's access records are counted (the
+// counts keep them apart, so one count serves both). ok is false when f
+// leaves out other event types than the access records'.
+func HourFilter(f schema.Filter) (rest schema.Filter, withAccess, ok bool) {
+	rest = f
+	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
 	if len(f.ExcludeTypes) == 0 {
-		return true, true
+		return rest, true, true
 	}
 	ex := slices.Clone(f.ExcludeTypes)
 	slices.Sort(ex)
 	access := slices.Clone(schema.AccessEventTypes)
 	slices.Sort(access)
-	return false, slices.Equal(ex, access)
+	return rest, false, slices.Equal(ex, access)
+}
+
+// TimeOnly reports whether f narrows the org's events by time alone (and
+// leaves out the access records, or not).
+func TimeOnly(f schema.Filter) bool {
+	_, _, ok := HourFilter(f)
+	return ok && !Narrows(f) && len(f.Scope) == 0
+}
+
+// FilterKey returns a digest of f's conditions as compiled (SQL,
+// parameters and arrays, each length-prefixed, so that no value can pass
+// for another split of the same text): two filters share it only when they
+// compile to the same conditions, and so select the same events of an org.
+func FilterKey(f schema.Filter) [sha256.Size]byte {
+	st := Count("", f)
+	h := sha256.New()
+	put := func(s string) {
+		h.Write([]byte(strconv.Itoa(len(s)) + ":"))
+		h.Write([]byte(s))
+	}
+	put(st.SQL)
+	for _, n := range slices.Sorted(maps.Keys(st.Params)) {
+		put(n)
+		put(st.Params[n])
+	}
+	for _, n := range slices.Sorted(maps.Keys(st.Arrays)) {
+		put(n)
+		put(strconv.Itoa(len(st.Arrays[n])))
+		for _, v := range st.Arrays[n] {
+			put(v)
+		}
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // Narrows reports whether f has a condition on the events besides time,
@@ -62,16 +99,15 @@ func HourMarks(org string, from, to time.Time, settle time.Duration) Statement {
 // Span is a time range [From, To); a zero bound is open.
 type Span struct{ From, To time.Time }
 
-// HourPieces compiles the events of org within spans, per UTC hour, as
-// Count counts them (FINAL, expired events left out): hour (DateTime),
-// events (UInt64), access (UInt64: of them, the store's access records),
-// expires (DateTime64(3): the earliest expiry among them), oldest first.
-func HourPieces(org string, spans []Span) Statement {
+// HourPieces compiles the events of org under rest (conditions besides
+// time, see HourFilter) within spans, per UTC hour, as Count counts them
+// (FINAL, expired events left out): hour (DateTime), events (UInt64),
+// access (UInt64: of them, the store's access records), expires
+// (DateTime64(3): the earliest expiry among them), oldest first.
+func HourPieces(org string, rest schema.Filter, spans []Span) Statement {
 	b := newBuilder()
-	conds := []string{
-		schema.ColOrgID + " = " + b.named("org", typeString, org),
-		schema.NotExpired,
-	}
+	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
+	conds := where(b, org, rest)
 	var or []string
 	for _, s := range spans {
 		var and []string

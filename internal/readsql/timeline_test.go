@@ -40,3 +40,31 @@ func TestLookupForTimelinesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterKeySeparatesFilters(t *testing.T) {
+	f := func(kv ...string) schema.Filter {
+		var x schema.Filter
+		for i := 0; i < len(kv); i += 2 {
+			x.Add(schema.Field(kv[i]), kv[i+1])
+		}
+		x.Normalize()
+		return x
+	}
+	a, b := f("eventType", "x\x00eventType=y", "projectId", "z"), f("eventType", "x", "projectId", "y\x00projectId=z")
+	scoped := f("eventType", "x")
+	scoped.Scope = map[schema.Field][]string{schema.FieldProjectID: {"p-1"}}
+	distinct := []schema.Filter{{}, f("eventType", "x"), f("eventType", "y"), f("projectId", "x"), f("eventType", "x", "projectId", "y"),
+		a, b, scoped, {Metadata: []schema.MetadataMatch{{Path: []string{"a"}, Values: []string{"b"}}}}}
+	seen := map[[32]byte]int{}
+	for i, x := range distinct {
+		k := FilterKey(x)
+		if j, dup := seen[k]; dup {
+			t.Errorf("filters %d and %d share a key: %+v, %+v", j, i, distinct[j], x)
+		}
+		seen[k] = i
+	}
+	one, two := f("eventType", "b", "eventType", "a"), f("eventType", "a", "eventType", "b")
+	if FilterKey(one) != FilterKey(two) {
+		t.Errorf("the same filter, values in another order: keys differ")
+	}
+}
