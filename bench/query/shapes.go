@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/auditstore/auditstore/internal/readsql"
@@ -66,6 +67,13 @@ var shapes = []shape{
 	{"event types, 30 days", true, func(now time.Time, _ sample) string {
 		return "/v1/event-types?" + enc("from", rfc(now.Add(-30*24*time.Hour)))
 	}, false},
+}
+
+// filteredPage reports whether s is a list page filtered by more than
+// time: its total comes from hour counts that the reader keeps per filter
+// (query.Config.FilterHourCounts) once the view has been read.
+func (s shape) filteredPage() bool {
+	return !s.aggregate && !s.timeOnly && strings.HasPrefix(s.target(time.Now(), sample{}), "/v1/events?")
 }
 
 func prefixOf(email string) string {
