@@ -235,6 +235,31 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, rest sch
 	return out, nil
 }
 
+// HourCountStats say what a reader's kept hour counts did since it
+// started: hours answered from them (Reused) and counted from the events
+// (Counted), and the hours they keep now (Kept).
+type HourCountStats struct {
+	Reused, Counted, Kept uint64
+}
+
+// stats returns c's HourCountStats (zero when c is nil: none kept).
+func (c *hourCache) stats() HourCountStats {
+	if c == nil {
+		return HourCountStats{}
+	}
+	c.mu.Lock()
+	kept := len(c.m)
+	c.mu.Unlock()
+	return HourCountStats{Reused: c.reused.Load(), Counted: c.counted.Load(), Kept: uint64(kept)}
+}
+
+// HourCounts returns the HourCountStats of the counts kept for ranges
+// narrowed by time alone (whole), and of those kept for filtered ranges
+// (filtered), for the operator's metrics.
+func (h *Handler) HourCounts() (whole, filtered HourCountStats) {
+	return h.read.hourCache.stats(), h.read.filterHours.stats()
+}
+
 // put keeps e under k, making room first when the cache is full; c.mu is
 // held.
 func (c *hourCache) put(k hourKey, e hourEntry) {

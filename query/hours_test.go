@@ -240,6 +240,10 @@ func TestFilteredHourCountsStayExact(t *testing.T) {
 	if r1, c1 := filtered.reused.Load(), filtered.counted.Load(); c1 != c0 || r1 == r0 {
 		t.Fatalf("second reads: %d hours counted again, %d reused, want 0 counted and some reused", c1-c0, r1-r0)
 	}
+	// What the operator's metrics show.
+	if w, f := e.handler.HourCounts(); w != (HourCountStats{}) || f.Reused != filtered.reused.Load() || f.Counted != c0 || f.Kept == 0 {
+		t.Errorf("HourCounts: whole %+v, filtered %+v; want none whole, the filtered ones", w, f)
+	}
 
 	// A new event matching the filters in a counted hour, an event of the
 	// same hour matching none of them, and a re-sent copy of a stored one.

@@ -135,7 +135,9 @@ func TestKilledServerLosesNothing(t *testing.T) {
 	for _, name := range []string{"auditstore_ingest_events_accepted_total", "auditstore_ingest_events_rejected_total",
 		"auditstore_ingest_request_duration_seconds", "auditstore_wal_bytes", "auditstore_wal_segments",
 		"auditstore_ingest_batch_events", "auditstore_ingest_flush_duration_seconds",
-		"auditstore_ingest_insert_errors_total", "auditstore_ingest_events_pending"} {
+		"auditstore_ingest_insert_errors_total", "auditstore_ingest_events_pending",
+		`auditstore_query_hours_reused_total{counts="filtered"}`, `auditstore_query_hours_counted_total{counts="whole"}`,
+		`auditstore_query_hour_counts_kept{counts="whole"}`} {
 		if !strings.Contains(metrics.String(), name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -219,6 +219,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 	if err != nil {
 		return err
 	}
+	registerHourCounts(reg, queries)
 	xcfg := exporter.DefaultConfig()
 	xcfg.WriteTimeout, xcfg.MaxDuration = cfg.WriteTimeout, lim.ExportTimeout
 	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
@@ -350,4 +351,35 @@ type pipelineRecorder struct{ p *ingest.Pipeline }
 
 func (r *pipelineRecorder) Record(ctx context.Context, org string, e schema.Event) error {
 	return r.p.Record(ctx, org, e)
+}
+
+// registerHourCounts exposes what the query reader's kept hour counts do:
+// hours answered from them and counted from the events, and the hours
+// kept, for ranges narrowed by time alone (counts="whole") and for
+// filtered ranges (counts="filtered").
+func registerHourCounts(reg prometheus.Registerer, q *query.Handler) {
+	stat := func(filtered bool) query.HourCountStats {
+		whole, f := q.HourCounts()
+		if filtered {
+			return f
+		}
+		return whole
+	}
+	for _, kind := range []struct {
+		label    string
+		filtered bool
+	}{{"whole", false}, {"filtered", true}} {
+		labels := prometheus.Labels{"counts": kind.label}
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_hours_reused_total", ConstLabels: labels,
+				Help: "Hours of a total, a page or a histogram answered from the per-hour counts the reader keeps."},
+				func() float64 { return float64(stat(kind.filtered).Reused) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_hours_counted_total", ConstLabels: labels,
+				Help: "Hours counted from the events (not kept, written since, or with an event expired since)."},
+				func() float64 { return float64(stat(kind.filtered).Counted) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditstore_query_hour_counts_kept", ConstLabels: labels,
+				Help: "Per-hour counts the reader keeps now (bounded by query.Config.HourCounts and FilterHourCounts)."},
+				func() float64 { return float64(stat(kind.filtered).Kept) }),
+		)
+	}
 }
