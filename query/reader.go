@@ -165,8 +165,9 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 	if uint64(pg.Offset()) >= total {
 		return nil, total, nil
 	}
-	w := window(hours, s.Desc, uint64(pg.Offset()), uint64(pg.Limit))
-	rows, err := rd.store.events(ctx, w.list(org, f, s, pg.Limit))
+	from, to, skip := window(hours, s.Desc, uint64(pg.Offset()), uint64(pg.Limit))
+	nf := narrow(f, from, to)
+	rows, err := rd.store.events(ctx, readsql.ListAt(org, nf, s, pg.Limit, int(skip), nil))
 	return rows, total, err
 }
 
@@ -210,7 +211,8 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit, 0, nil))
 		return rows, total, err
 	}
-	rows, err = rd.store.events(ctx, window(hours, true, 0, uint64(pg.Limit)).list(org, f, s, pg.Limit))
+	from, to, _ := window(hours, true, 0, uint64(pg.Limit))
+	rows, err = rd.store.events(ctx, readsql.ListAt(org, narrow(f, from, to), s, pg.Limit, 0, nil))
 	return rows, total, err
 }
 
@@ -253,35 +255,10 @@ func (rd *Reader) total(ctx context.Context, org string, f schema.Filter) (uint6
 	return n, err
 }
 
-// hoursWindow is where a page lies: the time range [from, to) of the hours
-// holding its events, the runs of consecutive hours within it that hold
-// any event (spans, oldest first), and how many events of the range come
-// before the page (skip).
-type hoursWindow struct {
-	from, to time.Time
-	spans    []readsql.Span
-	skip     uint64
-}
-
-// maxWindowSpans bounds the runs of hours a page's read names one by one;
-// beyond, it reads the whole range.
-const maxWindowSpans = 64
-
-// list compiles the read of limit events of the window under f, in the
-// order of s: only its runs of hours when there are a few (a sparse
-// filter's events far apart), else its whole range.
-func (w hoursWindow) list(org string, f schema.Filter, s schema.Sort, limit int) readsql.Statement {
-	nf := narrow(f, w.from, w.to)
-	if len(w.spans) > 1 && len(w.spans) <= maxWindowSpans {
-		return readsql.ListIn(org, nf, w.spans, s, limit, int(w.skip))
-	}
-	return readsql.ListAt(org, nf, s, limit, int(w.skip), nil)
-}
-
 // window finds the hours holding the events of ranks [offset, offset+limit)
-// in the order given by desc (hours lists only hours holding events, oldest
-// first).
-func window(hours []hourCount, desc bool, offset, limit uint64) (w hoursWindow) {
+// in the order given by desc: the time range [from, to) they span, and how
+// many events of that range come before the page.
+func window(hours []hourCount, desc bool, offset, limit uint64) (from, to time.Time, skip uint64) {
 	n := len(hours)
 	at := func(i int) hourCount {
 		if desc {
@@ -294,30 +271,18 @@ func window(hours []hourCount, desc bool, offset, limit uint64) (w hoursWindow) 
 	for i := range n {
 		hc := at(i)
 		if first < 0 && cum+hc.n > offset {
-			first, w.skip = i, offset-cum
+			first, skip = i, offset-cum
 		}
 		if cum < offset+limit {
 			last = i
 		}
 		cum += hc.n
 	}
-	lo, hi := first, last // indexes in hours, oldest first
+	a, b := at(first).hour, at(last).hour
 	if desc {
-		lo, hi = n-1-last, n-1-first
+		a, b = b, a
 	}
-	for _, hc := range hours[lo : hi+1] {
-		if hc.n == 0 {
-			continue
-		}
-		end := hc.hour.Add(time.Hour)
-		if k := len(w.spans); k > 0 && w.spans[k-1].To.Equal(hc.hour) {
-			w.spans[k-1].To = end
-		} else {
-			w.spans = append(w.spans, readsql.Span{From: hc.hour, To: end})
-		}
-	}
-	w.from, w.to = hours[lo].hour, hours[hi].hour.Add(time.Hour)
-	return w
+	return a, b.Add(time.Hour), skip
 }
 
 // narrow returns f restricted to [from, to).

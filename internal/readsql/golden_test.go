@@ -109,15 +109,6 @@ func TestCompileGolden(t *testing.T) {
 		}
 		checkGolden(t, "hour_pieces", render("hours counted again: a left edge and two whole hours", HourPieces("acme", schema.Filter{}, spans)))
 	})
-	t.Run("list_in_hours", func(t *testing.T) {
-		_, f := mustParse(t, "eventType=create-secret&projectId=p-1&from=2026-04-01T00:00:00Z")
-		spans := []Span{
-			{time.Date(2026, 4, 3, 7, 0, 0, 0, time.UTC), time.Date(2026, 4, 3, 9, 0, 0, 0, time.UTC)},
-			{time.Date(2026, 4, 20, 13, 0, 0, 0, time.UTC), time.Date(2026, 4, 20, 14, 0, 0, 0, time.UTC)},
-		}
-		checkGolden(t, "list_in_hours", render("the newest page of a sparse filter, read from the two runs of hours that hold it",
-			ListIn("acme", f, spans, schema.DefaultSort(), 50, 7)))
-	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
 	})

@@ -108,19 +108,6 @@ func HourPieces(org string, rest schema.Filter, spans []Span) Statement {
 	b := newBuilder()
 	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
 	conds := where(b, org, rest)
-	if c := inSpans(b, spans); c != "" {
-		conds = append(conds, c)
-	}
-	col, _ := schema.FieldEventType.Column()
-	sql := "SELECT toStartOfHour(timestamp) AS hour, count() AS events, countIf(" +
-		b.in(col, "access", typeString, schema.AccessEventTypes) + ") AS access, min(expires_at) AS expires\n" +
-		from + "\n" + joinWhere(conds) + "\nGROUP BY hour\nORDER BY hour ASC"
-	return b.statement(sql)
-}
-
-// inSpans returns the condition that the timestamp lies in one of spans,
-// "" when one of them is all time.
-func inSpans(b *builder, spans []Span) string {
 	var or []string
 	for _, s := range spans {
 		var and []string
@@ -131,11 +118,19 @@ func inSpans(b *builder, spans []Span) string {
 			and = append(and, schema.ColTimestamp+" < "+b.param("to", typeTime, chconn.Time(s.To)))
 		}
 		if len(and) == 0 {
-			return "" // one span is all time
+			or = nil // one span is all time
+			break
 		}
 		or = append(or, "("+strings.Join(and, " AND ")+")")
 	}
-	return orGroup(or)
+	if c := orGroup(or); c != "" {
+		conds = append(conds, c)
+	}
+	col, _ := schema.FieldEventType.Column()
+	sql := "SELECT toStartOfHour(timestamp) AS hour, count() AS events, countIf(" +
+		b.in(col, "access", typeString, schema.AccessEventTypes) + ") AS access, min(expires_at) AS expires\n" +
+		from + "\n" + joinWhere(conds) + "\nGROUP BY hour\nORDER BY hour ASC"
+	return b.statement(sql)
 }
 
 // typeHour is the type of HoursTable's hour.

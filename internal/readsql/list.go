@@ -28,30 +28,12 @@ func ListAt(org string, f schema.Filter, s schema.Sort, limit, offset int, after
 		conds = append(conds, keyset(b, keys, *after))
 		limit++
 	}
-	return b.statement(listSQL(b, conds, keys, limit, offset))
-}
-
-// listSQL selects the events under conds in the order of keys: limit of
-// them after skipping offset.
-func listSQL(b *builder, conds []string, keys []schema.SortKey, limit, offset int) string {
 	sql := selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(keys) +
 		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(limit))
 	if offset > 0 {
 		sql += " OFFSET " + b.named("offset", "UInt64", strconv.Itoa(offset))
 	}
-	return sql
-}
-
-// ListIn is ListAt reading only the events within spans (and f's range):
-// the hours that hold a page, as the hour counts found them, so that a
-// sparse filter's page reads those hours and not every hour between them.
-func ListIn(org string, f schema.Filter, spans []Span, s schema.Sort, limit, offset int) Statement {
-	b := newBuilder()
-	conds := where(b, org, f)
-	if c := inSpans(b, spans); c != "" {
-		conds = append(conds, c)
-	}
-	return b.statement(listSQL(b, conds, s.Keys(), limit, offset))
+	return b.statement(sql)
 }
 
 // HourlyCounts compiles the number of org's events under f per UTC
