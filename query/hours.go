@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,11 +31,12 @@ import (
 // than the settle time are not trusted (the mark of an insert may become
 // visible just before its events): such hours are counted every time.
 type hourCache struct {
-	max    int           // entries kept at most; a full cache drops a tenth
+	max    int           // cells kept at most (see cells); a full cache drops a tenth
 	settle time.Duration // see above
 
 	mu     sync.Mutex
 	m      map[hourKey]hourEntry
+	size   int                 // the cells of m
 	newest map[orgFilter]int64 // per org and filter, the newest hour ever kept (Unix seconds)
 
 	reused, counted atomic.Uint64 // hours answered from the cache, and counted
@@ -58,7 +60,20 @@ type hourEntry struct {
 	events, access uint64    // events, and of them the store's access records
 	last           time.Time // the hour's latest write when it was counted
 	expires        time.Time // the earliest expiry among its events
+	// types splits the events by event type, in the caches of the event-type
+	// catalog (Reader.typeHours); nil elsewhere.
+	types map[string]typeCount
 }
+
+// typeCount is what an hour holds of one event type: its events and the
+// latest one's time.
+type typeCount struct {
+	n    uint64
+	last time.Time
+}
+
+// cells is what e counts against a cache's bound: one, and one per type.
+func (e hourEntry) cells() int { return 1 + len(e.types) }
 
 func newHourCache(max int, settle time.Duration) *hourCache {
 	if max <= 0 {
@@ -73,16 +88,51 @@ type hourMark struct {
 	settled         bool
 }
 
-// hourPiece is one row of readsql.HourPieces.
+// hourPiece is what a count found in one hour: a row of
+// readsql.HourPieces, or the rows of an hour of readsql.HourTypePieces
+// (with types).
 type hourPiece struct {
 	hour           time.Time
 	events, access uint64
 	expires        time.Time
+	types          map[string]typeCount
 }
+
+// piecesFunc counts, per hour, the events of a cache's org and filter
+// within spans.
+type piecesFunc func(ctx context.Context, spans []readsql.Span) ([]hourPiece, error)
 
 // hours returns the events of org under f per UTC hour, oldest first,
 // without empty hours; rest and withAccess are readsql.HourFilter's split
 // of f.
+func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest schema.Filter, withAccess bool) ([]hourCount, error) {
+	hours, ok, err := c.entries(ctx, st, org, f, rest, func(ctx context.Context, spans []readsql.Span) ([]hourPiece, error) {
+		return st.hourPieces(ctx, readsql.HourPieces(org, rest, spans))
+	})
+	if !ok && err == nil {
+		return st.hourly(ctx, readsql.HourlyCounts(org, f)) // less than two hours
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hourCount, 0, len(hours))
+	for h, e := range hours {
+		n := e.events
+		if !withAccess {
+			n -= e.access
+		}
+		if n > 0 {
+			out = append(out, hourCount{hour: time.Unix(h, 0).UTC(), n: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].hour.Before(out[j].hour) })
+	return out, nil
+}
+
+// entries returns what the hours of org's events under rest within f's
+// range hold, by hour (Unix seconds), kept or counted by pieces; ok is
+// false, with nothing read, when the range holds less than two whole
+// hours (count it directly).
 //
 // Two statements run side by side: the hour marks of the range, and a count
 // of what is surely not kept — the partial hours at the range's ends and
@@ -91,7 +141,7 @@ type hourPiece struct {
 // counted after (a late event into an old hour). Counting beside the marks
 // rather than after them is sound for what is kept: a kept count's mark is
 // settled, older than HourSettle, so its events were visible to both.
-func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest schema.Filter, withAccess bool) ([]hourCount, error) {
+func (c *hourCache) entries(ctx context.Context, st *store, org string, f, rest schema.Filter, pieces piecesFunc) (map[int64]hourEntry, bool, error) {
 	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi); zero is open
 	if !lo.IsZero() {
 		lo = ceilHour(lo)
@@ -100,7 +150,7 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest sc
 		hi = hi.UTC().Truncate(time.Hour)
 	}
 	if !lo.IsZero() && !hi.IsZero() && !lo.Before(hi) {
-		return st.hourly(ctx, readsql.HourlyCounts(org, f)) // less than two hours
+		return nil, false, nil
 	}
 	var spec []readsql.Span
 	if !f.From.IsZero() && f.From.Before(lo) {
@@ -122,23 +172,25 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest sc
 	case hi.Before(f.To):
 		spec = append(spec, readsql.Span{From: hi, To: f.To}) // the right end
 	}
-	return c.count(ctx, st, of, rest, lo, hi, spec, withAccess)
+	hours, err := c.count(ctx, st, of, lo, hi, spec, pieces)
+	return hours, err == nil, err
 }
 
 // count runs the marks of [lo, hi) beside the count of spec, counts the
-// stale hours spec left out, keeps what it may and returns the hours.
-func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, rest schema.Filter, lo, hi time.Time,
-	spec []readsql.Span, withAccess bool) ([]hourCount, error) {
+// stale hours spec left out, keeps what it may and returns the hours, with
+// an entry for each hour that holds any event.
+func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi time.Time,
+	spec []readsql.Span, pieces piecesFunc) (map[int64]hourEntry, error) {
 	org := of.org
 	var (
-		pieces  []hourPiece
+		counted []hourPiece
 		specErr error
 		done    = make(chan struct{})
 	)
 	go func() {
 		defer close(done)
 		if len(spec) > 0 {
-			pieces, specErr = st.hourPieces(ctx, readsql.HourPieces(org, rest, spec))
+			counted, specErr = pieces(ctx, spec)
 		}
 	}()
 	marks, err := st.hourMarks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
@@ -185,19 +237,19 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, rest sch
 		later = []readsql.Span{{From: later[0].From, To: later[len(later)-1].To}}
 	}
 	if len(later) > 0 {
-		more, err := st.hourPieces(ctx, readsql.HourPieces(org, rest, later))
+		more, err := pieces(ctx, later)
 		if err != nil {
 			return nil, err
 		}
-		pieces = append(pieces, more...)
+		counted = append(counted, more...)
 	}
 	c.reused.Add(uint64(len(known)))
 	c.counted.Add(uint64(len(stale)))
 	// Keep what was counted of the whole hours whose latest write was
 	// settled; an hour without a row has no live event.
 	fresh := map[int64]hourEntry{}
-	for _, p := range pieces {
-		fresh[p.hour.Unix()] = hourEntry{events: p.events, access: p.access, expires: p.expires}
+	for _, p := range counted {
+		fresh[p.hour.Unix()] = hourEntry{events: p.events, access: p.access, expires: p.expires, types: p.types}
 	}
 	c.mu.Lock()
 	for h, mk := range stale {
@@ -212,27 +264,18 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, rest sch
 	}
 	c.mu.Unlock()
 	// The answer: the known hours and everything counted now (the partial
-	// hours at the ends are pieces too, never kept), one row per hour.
-	out := make([]hourCount, 0, len(known)+len(fresh))
-	add := func(h int64, e hourEntry) {
-		n := e.events
-		if !withAccess {
-			n -= e.access
-		}
-		if n > 0 {
-			out = append(out, hourCount{hour: time.Unix(h, 0).UTC(), n: n})
+	// hours at the ends are pieces too, never kept).
+	for h, e := range fresh {
+		if _, dup := known[h]; !dup && e.events > 0 {
+			known[h] = e
 		}
 	}
 	for h, e := range known {
-		add(h, e)
-	}
-	for h, e := range fresh {
-		if _, dup := known[h]; !dup {
-			add(h, e)
+		if e.events == 0 {
+			delete(known, h)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].hour.Before(out[j].hour) })
-	return out, nil
+	return known, nil
 }
 
 // HourCountStats say what a reader's kept hour counts did since it
@@ -254,28 +297,38 @@ func (c *hourCache) stats() HourCountStats {
 }
 
 // HourCounts returns the HourCountStats of the counts kept for ranges
-// narrowed by time alone (whole), and of those kept for filtered ranges
-// (filtered), for the operator's metrics.
-func (h *Handler) HourCounts() (whole, filtered HourCountStats) {
-	return h.read.hourCache.stats(), h.read.filterHours.stats()
+// narrowed by time alone (whole), of those kept for filtered ranges
+// (filtered), and of those kept per type for the event-type catalog
+// (eventTypes; Kept counts hours), for the operator's metrics.
+func (h *Handler) HourCounts() (whole, filtered, eventTypes HourCountStats) {
+	return h.read.hourCache.stats(), h.read.filterHours.stats(), h.read.typeHours.stats()
 }
 
 // put keeps e under k, making room first when the cache is full; c.mu is
 // held.
 func (c *hourCache) put(k hourKey, e hourEntry) {
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		drop := c.max/10 + 1
-		for old := range c.m { // map order is random: a random tenth goes
+	if old, ok := c.m[k]; ok {
+		delete(c.m, k)
+		c.size -= old.cells()
+	}
+	if c.size+e.cells() > c.max {
+		goal := c.max - c.max/10 - e.cells()
+		for old, oe := range c.m { // map order is random: a random tenth goes
+			if c.size <= goal {
+				break
+			}
 			delete(c.m, old)
+			c.size -= oe.cells()
 			// Bounded with the entries; without it the next read of the
 			// filter only counts less of its range alongside the marks.
 			delete(c.newest, old.orgFilter)
-			if drop--; drop == 0 {
-				break
-			}
+		}
+		if c.size+e.cells() > c.max {
+			return // one hour of more types than the whole bound
 		}
 	}
 	c.m[k] = e
+	c.size += e.cells()
 	if n, ok := c.newest[k.orgFilter]; !ok || k.hour > n {
 		c.newest[k.orgFilter] = k.hour
 	}
@@ -334,4 +387,82 @@ func (s *store) hourPieces(ctx context.Context, st readsql.Statement) ([]hourPie
 		return nil, queryErr(ctx, err)
 	}
 	return out, nil
+}
+
+// hourTypePieces runs a readsql.HourTypePieces statement: one piece per
+// hour, its events split by type (the access records' types counted in
+// access too).
+func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement) ([]hourPiece, error) {
+	rows, cancel, err := s.query(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer rows.Close()
+	var out []hourPiece
+	for rows.Next() {
+		var (
+			hour, last, expires time.Time
+			typ                 string
+			n                   uint64
+		)
+		if err := rows.Scan(&hour, &typ, &n, &last, &expires); err != nil {
+			return nil, fmt.Errorf("read hour counts by type: %w", err)
+		}
+		hour = hour.UTC()
+		if k := len(out); k == 0 || !out[k-1].hour.Equal(hour) {
+			out = append(out, hourPiece{hour: hour, expires: expires, types: map[string]typeCount{}})
+		}
+		p := &out[len(out)-1]
+		p.types[typ] = typeCount{n: n, last: last.UTC()}
+		p.events += n
+		if slices.Contains(schema.AccessEventTypes, typ) {
+			p.access += n
+		}
+		if expires.Before(p.expires) {
+			p.expires = expires
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return out, nil
+}
+
+// eventTypes answers the event-type catalog of org under f from the kept
+// hours (see hours); ok is false, with nothing read, when the range holds
+// less than two whole hours.
+func (c *hourCache) eventTypes(ctx context.Context, st *store, org string, f, rest schema.Filter, withAccess bool) ([]EventType, bool, error) {
+	hours, ok, err := c.entries(ctx, st, org, f, rest, func(ctx context.Context, spans []readsql.Span) ([]hourPiece, error) {
+		return st.hourTypePieces(ctx, readsql.HourTypePieces(org, rest, spans))
+	})
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	sum := map[string]EventType{}
+	for _, e := range hours {
+		for typ, tc := range e.types {
+			if !withAccess && slices.Contains(schema.AccessEventTypes, typ) {
+				continue
+			}
+			t := sum[typ]
+			t.EventType, t.Count = typ, t.Count+tc.n
+			if tc.last.After(t.LastSeen) {
+				t.LastSeen = tc.last
+			}
+			sum[typ] = t
+		}
+	}
+	out := make([]EventType, 0, len(sum))
+	for _, t := range sum {
+		out = append(out, t)
+	}
+	// As readsql.EventTypes orders them: most frequent first, then by name.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].EventType < out[j].EventType
+	})
+	return out, true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,7 +242,7 @@ func TestFilteredHourCountsStayExact(t *testing.T) {
 		t.Fatalf("second reads: %d hours counted again, %d reused, want 0 counted and some reused", c1-c0, r1-r0)
 	}
 	// What the operator's metrics show.
-	if w, f := e.handler.HourCounts(); w != (HourCountStats{}) || f.Reused != filtered.reused.Load() || f.Counted != c0 || f.Kept == 0 {
+	if w, f, _ := e.handler.HourCounts(); w != (HourCountStats{}) || f.Reused != filtered.reused.Load() || f.Counted != c0 || f.Kept == 0 {
 		t.Errorf("HourCounts: whole %+v, filtered %+v; want none whole, the filtered ones", w, f)
 	}
 
@@ -266,4 +267,114 @@ func TestFilteredHourCountsStayExact(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	check("after an expiry")
+}
+
+// TestEventTypeHourCountsStayExact: the event-type catalog answered from
+// the hour counts kept per type is the same as read from the events, for
+// whole orgs and filtered ranges, while events of a new type are written
+// into a counted hour, a stored event is re-sent, an access record is
+// written and the only event of a type expires; catalogs asked again are
+// answered from the kept hours; and a bound smaller than one org's hours
+// keeps the answers exact and the cache within it.
+func TestEventTypeHourCountsStayExact(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.HourSettle = 0 })
+	token := e.org(t, "acme")
+	e.org(t, "other")
+	now := testClock()
+	rng := rand.New(rand.NewPCG(31, 32))
+	rows := genRows(rng, "acme", 3000, now)
+	for i := range rows[:30] {
+		rows[i].EventType = schema.AccessEventTypes[i%len(schema.AccessEventTypes)]
+	}
+	soon := rows[40]
+	soon.ID, soon.EventType, soon.ProjectID = genUUID(rng), "rotate-root-key", "p-1"
+	soon.ExpiresAt = now.Add(4 * time.Second)
+	soon.Timestamp = now.Add(-30 * time.Hour).Truncate(time.Hour).Add(9 * time.Minute)
+	e.load(t, append(rows, soon))
+	e.load(t, genRows(rng, "other", 500, now))
+
+	week := "from=" + url.QueryEscape(rfc(now.Add(-7*24*time.Hour-13*time.Minute)))
+	queries := []string{
+		"",
+		week,
+		week + "&includeAccess=true",
+		"projectId=p-1",
+		"actorId=u-2&" + week,
+		"to=" + url.QueryEscape(rfc(now.Add(-5*time.Hour-1*time.Minute))),
+		"from=" + url.QueryEscape(rfc(now.Add(-51*time.Hour))) + "&to=" + url.QueryEscape(rfc(now.Add(-49*time.Hour-30*time.Minute))),
+	}
+	cache := e.handler.read.typeHours
+	check := func(step string) {
+		t.Helper()
+		for _, q := range queries {
+			e.handler.read.typeHours = cache
+			with := e.get(t, token, "/v1/event-types?"+q)
+			e.handler.read.typeHours = nil
+			without := e.get(t, token, "/v1/event-types?"+q)
+			e.handler.read.typeHours = cache
+			if with.status != 200 || string(with.raw) != string(without.raw) {
+				t.Fatalf("%s, %q: with the kept counts %d %.400s\nwithout %d %.400s", step, q, with.status, with.raw, without.status, without.raw)
+			}
+		}
+	}
+	check("first reads")
+	r0, c0 := cache.reused.Load(), cache.counted.Load()
+	if c0 == 0 {
+		t.Fatalf("first reads counted no hour")
+	}
+	check("second reads")
+	if r1, c1 := cache.reused.Load(), cache.counted.Load(); c1 != c0 || r1 == r0 {
+		t.Fatalf("second reads: %d hours counted again, %d reused, want 0 counted and some reused", c1-c0, r1-r0)
+	}
+	if !strings.Contains(string(e.get(t, token, "/v1/event-types?projectId=p-1").raw), `"rotate-root-key"`) {
+		t.Fatalf("the catalog of project p-1 lacks the type of its event soon to expire")
+	}
+
+	// An event of a new type in a counted hour, and a re-sent copy.
+	fresh := genRows(rng, "acme", 1, now)[0]
+	fresh.EventType, fresh.ProjectID, fresh.ActorID = "break-glass", "p-1", "u-2"
+	fresh.Timestamp, fresh.ExpiresAt = now.Add(-3*24*time.Hour).Truncate(time.Hour).Add(time.Minute), now.Add(24*time.Hour)
+	var again schema.Row
+	for _, r := range rows {
+		if r.ProjectID == "p-1" && r.ExpiresAt.After(now.Add(time.Hour)) && r.Timestamp.After(now.Add(-6*24*time.Hour)) {
+			again = r
+			break
+		}
+	}
+	e.load(t, []schema.Row{fresh, again})
+	check("after a new type and a re-sent copy")
+	if !strings.Contains(string(e.get(t, token, "/v1/event-types?"+week).raw), `"break-glass"`) {
+		t.Fatalf("the week's catalog lacks the type written into a counted hour")
+	}
+
+	access := genRows(rng, "acme", 1, now)[0]
+	access.EventType, access.ExpiresAt = schema.TypeQuery, now.Add(24*time.Hour)
+	access.Timestamp = now.Add(-4 * 24 * time.Hour)
+	e.load(t, []schema.Row{access})
+	check("after an access record")
+
+	for time.Now().Before(soon.ExpiresAt.Add(time.Second)) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	check("after an expiry")
+	if strings.Contains(string(e.get(t, token, "/v1/event-types?projectId=p-1").raw), `"rotate-root-key"`) {
+		t.Fatalf("the catalog still lists the type of an expired event")
+	}
+
+	// A bound smaller than the org's hours: still exact, never over it.
+	small := newHourCache(60, 0)
+	e.handler.read.typeHours = small
+	cache = small
+	for range 2 {
+		check("a bound of 60 cells")
+	}
+	small.mu.Lock()
+	size, n := small.size, 0
+	for _, en := range small.m {
+		n += en.cells()
+	}
+	small.mu.Unlock()
+	if size > 60 || size != n || size == 0 {
+		t.Errorf("a cache bounded to 60 cells holds %d (its entries %d)", size, n)
+	}
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// none. Default 200,000. Kept apart from HourCounts: many filters never
 	// evict the counts of whole orgs.
 	FilterHourCounts int
+	// TypeHourCounts bounds likewise the counts kept per hour and event
+	// type for the event-type catalog (GET /v1/event-types), of whole orgs
+	// and filtered ranges alike; an hour costs one plus its types (about
+	// 100 bytes each). 0 keeps none: each catalog reads its range's events.
+	// Default 500,000 (30 days of 30 types for 22 orgs).
+	TypeHourCounts int
 }
 
 // DefaultConfig returns the defaults; CursorKey remains to be set.
@@ -75,6 +81,7 @@ func DefaultConfig() Config {
 		HourCounts:       500_000,
 		HourSettle:       2 * time.Minute,
 		FilterHourCounts: 200_000,
+		TypeHourCounts:   500_000,
 	}
 }
 
@@ -94,7 +101,7 @@ func (c Config) Validate() error {
 		return errors.New("query: max groups and max event types must be positive")
 	case c.MaxValueBytes <= 0 || c.MaxValues <= 0 || c.MaxPageBytes <= 0:
 		return errors.New("query: max value bytes, max values and max page bytes must be positive")
-	case c.HourCounts < 0 || c.FilterHourCounts < 0 || c.HourSettle < 0:
+	case c.HourCounts < 0 || c.FilterHourCounts < 0 || c.TypeHourCounts < 0 || c.HourSettle < 0:
 		return errors.New("query: hour counts and hour settle must not be negative")
 	}
 	return nil

@@ -29,6 +29,9 @@ type Reader struct {
 	// besides time), apart, so that many filters never evict the counts of
 	// whole orgs; nil when Config.FilterHourCounts is 0.
 	filterHours *hourCache
+	// typeHours keeps the hours of the event-type catalog, split by type;
+	// nil when Config.TypeHourCounts is 0.
+	typeHours *hourCache
 }
 
 // NewReader returns a reader of conn's events under cfg's bounds, signing
@@ -36,7 +39,7 @@ type Reader struct {
 func NewReader(conn Conn, cfg Config, key []byte) *Reader {
 	return &Reader{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes},
 		cursors: cursors{key: key}, cfg: cfg, now: time.Now, hourCache: newHourCache(cfg.HourCounts, cfg.HourSettle),
-		filterHours: newHourCache(cfg.FilterHourCounts, cfg.HourSettle)}
+		filterHours: newHourCache(cfg.FilterHourCounts, cfg.HourSettle), typeHours: newHourCache(cfg.TypeHourCounts, cfg.HourSettle)}
 }
 
 // Page runs one page of a list.
@@ -328,7 +331,13 @@ func (rd *Reader) Event(ctx context.Context, org, id string, scope map[schema.Fi
 // EventTypes reads the event-type catalog of org's events under f, at
 // most MaxEventTypes entries; truncated says whether there were more.
 func (rd *Reader) EventTypes(ctx context.Context, org string, f schema.Filter) (types []EventType, truncated bool, err error) {
-	types, err = rd.store.eventTypes(ctx, readsql.EventTypes(org, f, rd.cfg.MaxEventTypes+1))
+	kept := false
+	if rest, withAccess, ok := readsql.HourFilter(f); ok && rd.typeHours != nil {
+		types, kept, err = rd.typeHours.eventTypes(ctx, rd.store, org, f, rest, withAccess)
+	}
+	if !kept && err == nil {
+		types, err = rd.store.eventTypes(ctx, readsql.EventTypes(org, f, rd.cfg.MaxEventTypes+1))
+	}
 	if err != nil {
 		return nil, false, err
 	}

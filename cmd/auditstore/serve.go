@@ -355,31 +355,26 @@ func (r *pipelineRecorder) Record(ctx context.Context, org string, e schema.Even
 
 // registerHourCounts exposes what the query reader's kept hour counts do:
 // hours answered from them and counted from the events, and the hours
-// kept, for ranges narrowed by time alone (counts="whole") and for
-// filtered ranges (counts="filtered").
+// kept, for ranges narrowed by time alone (counts="whole"), for filtered
+// ranges (counts="filtered") and per type for the event-type catalog
+// (counts="event_types").
 func registerHourCounts(reg prometheus.Registerer, q *query.Handler) {
-	stat := func(filtered bool) query.HourCountStats {
-		whole, f := q.HourCounts()
-		if filtered {
-			return f
-		}
-		return whole
+	stat := func(kind int) query.HourCountStats {
+		whole, f, types := q.HourCounts()
+		return [...]query.HourCountStats{whole, f, types}[kind]
 	}
-	for _, kind := range []struct {
-		label    string
-		filtered bool
-	}{{"whole", false}, {"filtered", true}} {
-		labels := prometheus.Labels{"counts": kind.label}
+	for kind, label := range []string{"whole", "filtered", "event_types"} {
+		labels := prometheus.Labels{"counts": label}
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_hours_reused_total", ConstLabels: labels,
-				Help: "Hours of a total, a page or a histogram answered from the per-hour counts the reader keeps."},
-				func() float64 { return float64(stat(kind.filtered).Reused) }),
+				Help: "Hours of a total, a page, a histogram or an event-type catalog answered from the per-hour counts the reader keeps."},
+				func() float64 { return float64(stat(kind).Reused) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_hours_counted_total", ConstLabels: labels,
 				Help: "Hours counted from the events (not kept, written since, or with an event expired since)."},
-				func() float64 { return float64(stat(kind.filtered).Counted) }),
+				func() float64 { return float64(stat(kind).Counted) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditstore_query_hour_counts_kept", ConstLabels: labels,
-				Help: "Per-hour counts the reader keeps now (bounded by query.Config.HourCounts and FilterHourCounts)."},
-				func() float64 { return float64(stat(kind.filtered).Kept) }),
+				Help: "Per-hour counts the reader keeps now (bounded by query.Config.HourCounts, FilterHourCounts and TypeHourCounts)."},
+				func() float64 { return float64(stat(kind).Kept) }),
 		)
 	}
 }

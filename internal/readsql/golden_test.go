@@ -109,6 +109,13 @@ func TestCompileGolden(t *testing.T) {
 		}
 		checkGolden(t, "hour_pieces", render("hours counted again: a left edge and two whole hours", HourPieces("acme", schema.Filter{}, spans)))
 	})
+	t.Run("hour_type_pieces", func(t *testing.T) {
+		_, f := mustParse(t, "projectId=p-1")
+		rest, _, _ := HourFilter(f)
+		spans := []Span{{From: time.Date(2026, 4, 30, 22, 0, 0, 0, time.UTC)}}
+		checkGolden(t, "hour_type_pieces", render("the event-type catalog's hours counted again: project p-1, the hours from the newest kept on",
+			HourTypePieces("acme", rest, spans)))
+	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
 	})

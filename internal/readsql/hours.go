@@ -108,22 +108,7 @@ func HourPieces(org string, rest schema.Filter, spans []Span) Statement {
 	b := newBuilder()
 	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
 	conds := where(b, org, rest)
-	var or []string
-	for _, s := range spans {
-		var and []string
-		if !s.From.IsZero() {
-			and = append(and, schema.ColTimestamp+" >= "+b.param("from", typeTime, chconn.Time(s.From)))
-		}
-		if !s.To.IsZero() {
-			and = append(and, schema.ColTimestamp+" < "+b.param("to", typeTime, chconn.Time(s.To)))
-		}
-		if len(and) == 0 {
-			or = nil // one span is all time
-			break
-		}
-		or = append(or, "("+strings.Join(and, " AND ")+")")
-	}
-	if c := orGroup(or); c != "" {
+	if c := inSpans(b, spans); c != "" {
 		conds = append(conds, c)
 	}
 	col, _ := schema.FieldEventType.Column()
@@ -138,3 +123,41 @@ const typeHour = "DateTime('UTC')"
 
 // hourText renders t, truncated to its hour, as a DateTime parameter.
 func hourText(t time.Time) string { return t.UTC().Truncate(time.Hour).Format("2006-01-02 15:04:05") }
+
+// HourTypePieces compiles, like HourPieces, the events of org under rest
+// within spans per UTC hour and event type: hour (DateTime), event_type
+// (String), events (UInt64), last (DateTime64(3): the latest event's
+// time), expires (DateTime64(3): the earliest expiry among them), oldest
+// hour first. The event-type catalog adds them up.
+func HourTypePieces(org string, rest schema.Filter, spans []Span) Statement {
+	b := newBuilder()
+	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
+	conds := where(b, org, rest)
+	if c := inSpans(b, spans); c != "" {
+		conds = append(conds, c)
+	}
+	col, _ := schema.FieldEventType.Column()
+	sql := "SELECT toStartOfHour(timestamp) AS hour, " + col + ", count() AS events, max(timestamp) AS last, min(expires_at) AS expires\n" +
+		from + "\n" + joinWhere(conds) + "\nGROUP BY hour, " + col + "\nORDER BY hour ASC"
+	return b.statement(sql)
+}
+
+// inSpans returns the condition that the timestamp lies in one of spans,
+// "" when one of them is all time.
+func inSpans(b *builder, spans []Span) string {
+	var or []string
+	for _, s := range spans {
+		var and []string
+		if !s.From.IsZero() {
+			and = append(and, schema.ColTimestamp+" >= "+b.param("from", typeTime, chconn.Time(s.From)))
+		}
+		if !s.To.IsZero() {
+			and = append(and, schema.ColTimestamp+" < "+b.param("to", typeTime, chconn.Time(s.To)))
+		}
+		if len(and) == 0 {
+			return "" // one span is all time
+		}
+		or = append(or, "("+strings.Join(and, " AND ")+")")
+	}
+	return orGroup(or)
+}
