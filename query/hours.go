@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -33,6 +34,10 @@ import (
 type hourCache struct {
 	max    int           // cells kept at most (see cells); a full cache drops a tenth
 	settle time.Duration // see above
+	// maxRows bounds the rows (an hour and a type) one event-type catalog
+	// reads from the events; a range with more is read as the catalog
+	// itself (readsql.EventTypes, at most Config.MaxEventTypes types).
+	maxRows int
 
 	mu     sync.Mutex
 	m      map[hourKey]hourEntry
@@ -44,6 +49,13 @@ type hourCache struct {
 
 // maxSpans bounds the time ranges of one count (see hours).
 const maxSpans = 16
+
+// maxTypeRows is hourCache.maxRows: 30 days of 250 types an hour, about
+// 20 MB read at most.
+const maxTypeRows = 200_000
+
+// errTooManyRows says that a count read more than hourCache.maxRows rows.
+var errTooManyRows = errors.New("too many rows for the kept hours")
 
 // orgFilter is an org and a filter's readsql.FilterKey.
 type orgFilter struct {
@@ -79,7 +91,7 @@ func newHourCache(max int, settle time.Duration) *hourCache {
 	if max <= 0 {
 		return nil
 	}
-	return &hourCache{max: max, settle: settle, m: map[hourKey]hourEntry{}, newest: map[orgFilter]int64{}}
+	return &hourCache{max: max, settle: settle, maxRows: maxTypeRows, m: map[hourKey]hourEntry{}, newest: map[orgFilter]int64{}}
 }
 
 // hourMark is one row of readsql.HourMarks.
@@ -391,8 +403,8 @@ func (s *store) hourPieces(ctx context.Context, st readsql.Statement) ([]hourPie
 
 // hourTypePieces runs a readsql.HourTypePieces statement: one piece per
 // hour, its events split by type (the access records' types counted in
-// access too).
-func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement) ([]hourPiece, error) {
+// access too); more than maxRows rows is errTooManyRows.
+func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement, maxRows int) ([]hourPiece, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
 		return nil, err
@@ -400,7 +412,10 @@ func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement) ([]hou
 	defer cancel()
 	defer rows.Close()
 	var out []hourPiece
-	for rows.Next() {
+	for read := 0; rows.Next(); read++ {
+		if read == maxRows {
+			return nil, errTooManyRows
+		}
 		var (
 			hour, last, expires time.Time
 			typ                 string
@@ -430,12 +445,16 @@ func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement) ([]hou
 }
 
 // eventTypes answers the event-type catalog of org under f from the kept
-// hours (see hours); ok is false, with nothing read, when the range holds
-// less than two whole hours.
+// hours (see hours); ok is false, with nothing kept, when the range holds
+// less than two whole hours, or more rows (an hour and a type) to read
+// than c.maxRows.
 func (c *hourCache) eventTypes(ctx context.Context, st *store, org string, f, rest schema.Filter, withAccess bool) ([]EventType, bool, error) {
 	hours, ok, err := c.entries(ctx, st, org, f, rest, func(ctx context.Context, spans []readsql.Span) ([]hourPiece, error) {
-		return st.hourTypePieces(ctx, readsql.HourTypePieces(org, rest, spans))
+		return st.hourTypePieces(ctx, readsql.HourTypePieces(org, rest, spans, c.maxRows), c.maxRows)
 	})
+	if errors.Is(err, errTooManyRows) {
+		return nil, false, nil
+	}
 	if !ok || err != nil {
 		return nil, ok, err
 	}

@@ -377,4 +377,15 @@ func TestEventTypeHourCountsStayExact(t *testing.T) {
 	if size > 60 || size != n || size == 0 {
 		t.Errorf("a cache bounded to 60 cells holds %d (its entries %d)", size, n)
 	}
+
+	// More rows (hour, type) to read than the bound: the catalog is read
+	// as such, and nothing is kept of it.
+	few := newHourCache(500_000, 0)
+	few.maxRows = 5
+	e.handler.read.typeHours = few
+	cache = few
+	check("a bound of 5 rows read")
+	if few.size != 0 || few.reused.Load() != 0 {
+		t.Errorf("a read past the row bound kept %d cells, reused %d hours", few.size, few.reused.Load())
+	}
 }

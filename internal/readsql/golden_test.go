@@ -114,7 +114,7 @@ func TestCompileGolden(t *testing.T) {
 		rest, _, _ := HourFilter(f)
 		spans := []Span{{From: time.Date(2026, 4, 30, 22, 0, 0, 0, time.UTC)}}
 		checkGolden(t, "hour_type_pieces", render("the event-type catalog's hours counted again: project p-1, the hours from the newest kept on",
-			HourTypePieces("acme", rest, spans)))
+			HourTypePieces("acme", rest, spans, 200_000)))
 	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))

@@ -106,11 +106,7 @@ type Span struct{ From, To time.Time }
 // (DateTime64(3): the earliest expiry among them), oldest first.
 func HourPieces(org string, rest schema.Filter, spans []Span) Statement {
 	b := newBuilder()
-	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
-	conds := where(b, org, rest)
-	if c := inSpans(b, spans); c != "" {
-		conds = append(conds, c)
-	}
+	conds := spansWhere(b, org, rest, spans)
 	col, _ := schema.FieldEventType.Column()
 	sql := "SELECT toStartOfHour(timestamp) AS hour, count() AS events, countIf(" +
 		b.in(col, "access", typeString, schema.AccessEventTypes) + ") AS access, min(expires_at) AS expires\n" +
@@ -128,18 +124,27 @@ func hourText(t time.Time) string { return t.UTC().Truncate(time.Hour).Format("2
 // within spans per UTC hour and event type: hour (DateTime), event_type
 // (String), events (UInt64), last (DateTime64(3): the latest event's
 // time), expires (DateTime64(3): the earliest expiry among them), oldest
-// hour first. The event-type catalog adds them up.
-func HourTypePieces(org string, rest schema.Filter, spans []Span) Statement {
+// hour first, at most maxRows rows plus one (so that the caller can tell
+// that there were more). The event-type catalog adds them up.
+func HourTypePieces(org string, rest schema.Filter, spans []Span, maxRows int) Statement {
 	b := newBuilder()
+	conds := spansWhere(b, org, rest, spans)
+	col, _ := schema.FieldEventType.Column()
+	sql := "SELECT toStartOfHour(timestamp) AS hour, " + col + ", count() AS events, max(timestamp) AS last, min(expires_at) AS expires\n" +
+		from + "\n" + joinWhere(conds) + "\nGROUP BY hour, " + col + "\nORDER BY hour ASC" +
+		"\nLIMIT " + b.named("limit", "UInt32", strconv.Itoa(maxRows+1))
+	return b.statement(sql)
+}
+
+// spansWhere returns the conditions of org's events under rest (its time
+// range and exclusions left out) within spans.
+func spansWhere(b *builder, org string, rest schema.Filter, spans []Span) []string {
 	rest.From, rest.To, rest.ExcludeTypes = time.Time{}, time.Time{}, nil
 	conds := where(b, org, rest)
 	if c := inSpans(b, spans); c != "" {
 		conds = append(conds, c)
 	}
-	col, _ := schema.FieldEventType.Column()
-	sql := "SELECT toStartOfHour(timestamp) AS hour, " + col + ", count() AS events, max(timestamp) AS last, min(expires_at) AS expires\n" +
-		from + "\n" + joinWhere(conds) + "\nGROUP BY hour, " + col + "\nORDER BY hour ASC"
-	return b.statement(sql)
+	return conds
 }
 
 // inSpans returns the condition that the timestamp lies in one of spans,
