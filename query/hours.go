@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -431,7 +430,7 @@ func (s *store) hourTypePieces(ctx context.Context, st readsql.Statement, maxRow
 		p := &out[len(out)-1]
 		p.types[typ] = typeCount{n: n, last: last.UTC()}
 		p.events += n
-		if slices.Contains(schema.AccessEventTypes, typ) {
+		if schema.IsAccessEventType(typ) {
 			p.access += n
 		}
 		if expires.Before(p.expires) {
@@ -461,7 +460,7 @@ func (c *hourCache) eventTypes(ctx context.Context, st *store, org string, f, re
 	sum := map[string]EventType{}
 	for _, e := range hours {
 		for typ, tc := range e.types {
-			if !withAccess && slices.Contains(schema.AccessEventTypes, typ) {
+			if !withAccess && schema.IsAccessEventType(typ) {
 				continue
 			}
 			t := sum[typ]
