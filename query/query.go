@@ -66,6 +66,18 @@ type Config struct {
 	// 100 bytes each). 0 keeps none: each catalog reads its range's events.
 	// Default 500,000 (30 days of 30 types for 22 orgs).
 	TypeHourCounts int
+	// DayGroups keeps, in ClickHouse (schema.DayGroupsTable), the event
+	// counts per group of whole UTC days (single days, and weeks of days a
+	// week old or more) for the aggregates that count events per group
+	// over a range narrowed by time alone (a top-10 of actors over 90
+	// days), and answers them again from the blocks not written since,
+	// reading only the partial days at the range's ends and the days
+	// written lately. The first such aggregate of an org is read from the
+	// events, and its blocks are counted and written in the background (one
+	// count at a time on a server). Rows leave after 30 days or at their events'
+	// expiry. Off: every such aggregate groups its range's events. Default
+	// on.
+	DayGroups bool
 }
 
 // DefaultConfig returns the defaults; CursorKey remains to be set.
@@ -82,6 +94,7 @@ func DefaultConfig() Config {
 		HourSettle:       2 * time.Minute,
 		FilterHourCounts: 200_000,
 		TypeHourCounts:   500_000,
+		DayGroups:        true,
 	}
 }
 

@@ -32,6 +32,9 @@ type Reader struct {
 	// typeHours keeps the hours of the event-type catalog, split by type;
 	// nil when Config.TypeHourCounts is 0.
 	typeHours *hourCache
+	// dayGroups answers counts per group over whole days from partial
+	// aggregates kept in ClickHouse; nil when Config.DayGroups is off.
+	dayGroups *dayGroups
 }
 
 // NewReader returns a reader of conn's events under cfg's bounds, signing
@@ -39,7 +42,8 @@ type Reader struct {
 func NewReader(conn Conn, cfg Config, key []byte) *Reader {
 	return &Reader{store: &store{conn: conn, timeout: cfg.QueryTimeout, maxBytes: cfg.MaxPageBytes},
 		cursors: cursors{key: key}, cfg: cfg, now: time.Now, hourCache: newHourCache(cfg.HourCounts, cfg.HourSettle),
-		filterHours: newHourCache(cfg.FilterHourCounts, cfg.HourSettle), typeHours: newHourCache(cfg.TypeHourCounts, cfg.HourSettle)}
+		filterHours: newHourCache(cfg.FilterHourCounts, cfg.HourSettle), typeHours: newHourCache(cfg.TypeHourCounts, cfg.HourSettle),
+		dayGroups: newDayGroups(cfg.DayGroups, cfg.HourSettle)}
 }
 
 // Page runs one page of a list.
@@ -352,8 +356,11 @@ func (rd *Reader) EventTypes(ctx context.Context, org string, f schema.Filter) (
 func (rd *Reader) Aggregate(ctx context.Context, org string, f schema.Filter, a schema.Aggregate) ([]Group, error) {
 	groups, ok, err := rd.countsByTime(ctx, org, f, a)
 	if !ok && err == nil {
+		groups, ok, err = rd.dayGroups.aggregate(ctx, rd.store, org, f, a, rd.now(), rd.cfg.MaxGroups)
+	}
+	if !ok && err == nil {
 		st, shape := readsql.Aggregate(org, f, a, rd.cfg.MaxGroups)
-		groups, err = rd.store.aggregate(ctx, st, shape)
+		groups, _, err = rd.store.aggregate(ctx, st, shape)
 	}
 	if err != nil {
 		return nil, err

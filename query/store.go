@@ -19,11 +19,13 @@ import (
 )
 
 // Conn is what the query package needs of a ClickHouse connection: running
-// a SELECT with the parameters and settings carried by ctx
-// (clickhouse.Context). Its errors are driver errors; the package wraps
-// them as internal errors, so they never reach clients.
+// a SELECT, or an INSERT of the day groups (schema.DayGroupsTable), with
+// the parameters and settings carried by ctx (clickhouse.Context). Its
+// errors are driver errors; the package wraps them as internal errors, so
+// they never reach clients.
 type Conn interface {
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+	Exec(ctx context.Context, query string, args ...any) error
 }
 
 // store runs compiled statements.
@@ -205,6 +207,29 @@ type hourCount struct {
 }
 
 // hourly runs a readsql.HourlyCounts statement.
+// scanRows runs st and reads each row with scan (what names them in
+// errors).
+func scanRows[T any](ctx context.Context, s *store, st readsql.Statement, what string, scan func(driver.Rows, *T) error) ([]T, error) {
+	rows, cancel, err := s.query(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, fmt.Errorf("read %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return out, nil
+}
+
 func (s *store) hourly(ctx context.Context, st readsql.Statement) ([]hourCount, error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
@@ -260,14 +285,16 @@ func (s *store) eventTypes(ctx context.Context, st readsql.Statement) ([]EventTy
 // on the row that folds the groups beyond top.
 type Group map[string]any
 
-func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape readsql.AggShape) ([]Group, error) {
+// aggregate runs an aggregate; stored is the sum of its stored column
+// (shape.Stored), zero without.
+func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape readsql.AggShape) (out []Group, stored uint64, err error) {
 	rows, cancel, err := s.query(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cancel()
 	defer rows.Close()
-	out := []Group{}
+	out = []Group{}
 	for rows.Next() {
 		var (
 			isTop  uint8
@@ -275,6 +302,7 @@ func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape reads
 			bucket time.Time
 			n      uint64
 			ms     = make([]uint64, len(shape.Metrics))
+			kept   uint64
 		)
 		dest := []any{&isTop}
 		for i := range groups {
@@ -287,9 +315,13 @@ func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape reads
 		for i := range ms {
 			dest = append(dest, &ms[i])
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("read aggregate: %w", err)
+		if shape.Stored {
+			dest = append(dest, &kept)
 		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, 0, fmt.Errorf("read aggregate: %w", err)
+		}
+		stored += kept
 		g := Group{}
 		if isTop == 0 {
 			g["other"] = true
@@ -307,7 +339,7 @@ func (s *store) aggregate(ctx context.Context, st readsql.Statement, shape reads
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, queryErr(ctx, err)
+		return nil, 0, queryErr(ctx, err)
 	}
-	return out, nil
+	return out, stored, nil
 }

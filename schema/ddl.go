@@ -108,6 +108,10 @@ const (
 	// events (migration 0012): readers keep the exact counts of hours
 	// not written since.
 	HoursTable = "event_hours"
+	// DayGroupsTable keeps readers' partial aggregates of whole days
+	// (migration 0013): per org, aggregate shape and UTC day, the events of
+	// each group, used again while the day has had no write since.
+	DayGroupsTable = "event_day_groups"
 )
 
 // NotExpired is the predicate every read of EventsTable must include: TTL

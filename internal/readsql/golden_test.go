@@ -116,6 +116,30 @@ func TestCompileGolden(t *testing.T) {
 		checkGolden(t, "hour_type_pieces", render("the event-type catalog's hours counted again: project p-1, the hours from the newest kept on",
 			HourTypePieces("acme", rest, spans, 200_000)))
 	})
+	t.Run("day_groups", func(t *testing.T) {
+		q := "groupBy=actorId&top=10&from=2026-02-01T09:30:00Z&to=2026-05-01T12:00:00Z"
+		p, f := mustParse(t, q)
+		a := p.Aggregate()
+		if err := p.Err(); err != nil || !DayGroupsFit(f, a) {
+			t.Fatalf("%v: the top-10 actors over a range do not fit the day groups", err)
+		}
+		shape := DayShape(f, a.GroupBy)
+		d := func(day int) time.Time { return time.Date(2026, 4, day, 0, 0, 0, 0, time.UTC) }
+		at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		checkGolden(t, "day_marks", render("when each whole day of the range was last written", DayMarks("acme", d(2), d(30), 2*time.Minute)))
+		checkGolden(t, "day_runs", render("the runs kept of the range's days", DayRuns("acme", shape, d(2), d(30))))
+		checkGolden(t, "day_groups_write", render("two days counted into run 7", DayGroupsWrite("acme", shape, 7, at, f, a.GroupBy, 1, []time.Time{d(3), d(4), d(6)})))
+		checkGolden(t, "day_groups_write_weeks", render("two weeks counted into run 7", DayGroupsWrite("acme", shape, 7, at, f, a.GroupBy, 7, []time.Time{d(2), d(16)})))
+		checkGolden(t, "day_run_rows", render("what run 7 wrote", DayRunRows("acme", shape, 7, 1, d(3), d(7))))
+		checkGolden(t, "day_markers", render("the markers of run 7", DayMarkers("acme", shape, 7, at, []DayMarker{
+			{Day: d(3), Days: 1, Mark: at.Add(-time.Hour), Rows: 12, Expires: at.AddDate(0, 3, 0)}, {Day: d(2), Days: 7, Mark: at.Add(-2 * time.Hour), Expires: at.AddDate(0, 1, 0)}})))
+		st, _ := DayGroupsAggregate("acme", shape, f, a, []uint64{DayRunID(7, Block{d(2), 7}), DayRunID(9, Block{d(9), 1})}, d(2), d(9),
+			[]Span{{From: f.From, To: d(2)}, {From: d(10), To: f.To}}, 10000)
+		checkGolden(t, "day_groups_aggregate", render("GET /v1/aggregates?"+q+" from two kept days and the rest read", st))
+		p2, f2 := mustParse(t, "groupBy=eventType,projectId&metrics=count")
+		st, _ = DayGroupsAggregate("acme", DayShape(f2, p2.Aggregate().GroupBy), f2, p2.Aggregate(), []uint64{DayRunID(7, Block{d(3), 1})}, d(3), d(3), nil, 10000)
+		checkGolden(t, "day_groups_aggregate_plain", render("GET /v1/aggregates?groupBy=eventType,projectId&metrics=count from one kept day alone", st))
+	})
 	t.Run("get", func(t *testing.T) {
 		checkGolden(t, "get", render("GET /v1/events/{id}", Get("acme", "0192f8a4-6f7e-7cc3-9a51-5d0e4c1e2b3a")))
 	})

@@ -352,6 +352,29 @@ SELECT org_id, toStartOfHour(timestamp), now64(6)
 FROM events_local
 GROUP BY org_id, toStartOfHour(timestamp);
 
+-- 0013_day_groups statement 1
+CREATE TABLE IF NOT EXISTS event_day_groups
+(
+    org_id   LowCardinality(String),
+    shape    String,
+    day      Date,
+    days     UInt16,
+    run      UInt64,
+    kind     UInt8,
+    computed DateTime64(3, 'UTC'),
+    mark     DateTime64(6, 'UTC'),
+    rows     UInt64,
+    expires  DateTime64(3, 'UTC'),
+    g0       String,
+    g1       String,
+    g2       String,
+    n        UInt64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/event_day_groups', '{replica}')
+ORDER BY (org_id, shape, kind, day, run, g0, g1, g2)
+TTL least(toDateTime(expires), toDateTime(computed) + INTERVAL 30 DAY) DELETE
+SETTINGS index_granularity = 8192, merge_with_ttl_timeout = 3600;
+
 -- Distributed tables
 CREATE OR REPLACE TABLE events AS events_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_local', xxHash64(concat(org_id, ':', toString(id))));
 CREATE OR REPLACE TABLE events_by_key AS events_by_key_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_by_key_local', xxHash64(concat(org_id, ':', toString(id))));
