@@ -137,7 +137,8 @@ func TestKilledServerLosesNothing(t *testing.T) {
 		"auditstore_ingest_batch_events", "auditstore_ingest_flush_duration_seconds",
 		"auditstore_ingest_insert_errors_total", "auditstore_ingest_events_pending",
 		`auditstore_query_hours_reused_total{counts="filtered"}`, `auditstore_query_hours_counted_total{counts="whole"}`,
-		`auditstore_query_hour_counts_kept{counts="whole"}`, `auditstore_query_hours_counted_total{counts="event_types"}`} {
+		`auditstore_query_hour_counts_kept{counts="whole"}`, `auditstore_query_hours_counted_total{counts="event_types"}`,
+		"auditstore_query_day_groups_counted_total"} {
 		if !strings.Contains(metrics.String(), name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

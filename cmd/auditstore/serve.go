@@ -220,6 +220,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, progressOut *os.Fi
 		return err
 	}
 	registerHourCounts(reg, queries)
+	registerDayGroups(reg, queries)
 	xcfg := exporter.DefaultConfig()
 	xcfg.WriteTimeout, xcfg.MaxDuration = cfg.WriteTimeout, lim.ExportTimeout
 	xcfg.ClickHouseHTTP, xcfg.Database, xcfg.User, xcfg.Password = b.httpAddr, b.ch.Database, b.ch.Username, b.ch.Password
@@ -351,6 +352,23 @@ type pipelineRecorder struct{ p *ingest.Pipeline }
 
 func (r *pipelineRecorder) Record(ctx context.Context, org string, e schema.Event) error {
 	return r.p.Record(ctx, org, e)
+}
+
+// registerDayGroups exposes what the query reader's day groups (partial
+// aggregates of whole days kept in ClickHouse) do: blocks of days answered
+// from them, blocks counted and kept, and failures.
+func registerDayGroups(reg prometheus.Registerer, q *query.Handler) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_day_groups_reused_total",
+			Help: "Blocks of days (a day or a week) of an aggregate counted per group answered from the day groups kept in ClickHouse."},
+			func() float64 { return float64(q.DayGroups().Reused) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_day_groups_counted_total",
+			Help: "Blocks of days counted per group from the events and kept (not kept yet, written since, or with an event expired since)."},
+			func() float64 { return float64(q.DayGroups().Counted) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "auditstore_query_day_groups_failed_total",
+			Help: "Counts that could not be written to ClickHouse, and answers that found kept rows missing (each read from the events instead)."},
+			func() float64 { return float64(q.DayGroups().Failed) }),
+	)
 }
 
 // registerHourCounts exposes what the query reader's kept hour counts do:
