@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/auditstore/auditstore/internal/readsql"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -355,26 +357,12 @@ func ceilHour(t time.Time) time.Time {
 
 // hourMarks runs a readsql.HourMarks statement.
 func (s *store) hourMarks(ctx context.Context, st readsql.Statement) ([]hourMark, error) {
-	rows, cancel, err := s.query(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	defer rows.Close()
-	var out []hourMark
-	for rows.Next() {
-		var m hourMark
+	return scanRows(ctx, s, st, "hour marks", func(rows driver.Rows, m *hourMark) error {
 		var settled uint8
-		if err := rows.Scan(&m.hour, &m.last, &settled, &m.now); err != nil {
-			return nil, fmt.Errorf("read hour marks: %w", err)
-		}
+		err := rows.Scan(&m.hour, &m.last, &settled, &m.now)
 		m.hour, m.settled = m.hour.UTC(), settled == 1
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, queryErr(ctx, err)
-	}
-	return out, nil
+		return err
+	})
 }
 
 // hourPieces runs a readsql.HourPieces statement.

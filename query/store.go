@@ -231,24 +231,7 @@ func scanRows[T any](ctx context.Context, s *store, st readsql.Statement, what s
 }
 
 func (s *store) hourly(ctx context.Context, st readsql.Statement) ([]hourCount, error) {
-	rows, cancel, err := s.query(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	defer rows.Close()
-	var out []hourCount
-	for rows.Next() {
-		var h hourCount
-		if err := rows.Scan(&h.hour, &h.n); err != nil {
-			return nil, fmt.Errorf("read counts: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, queryErr(ctx, err)
-	}
-	return out, nil
+	return scanRows(ctx, s, st, "counts", func(rows driver.Rows, h *hourCount) error { return rows.Scan(&h.hour, &h.n) })
 }
 
 // EventType is one entry of the event-type catalog of an org.
