@@ -56,12 +56,6 @@ func newDayGroups(on bool, settle time.Duration) *dayGroups {
 	return &dayGroups{settle: settle, margin: expiryMargin, slot: make(chan struct{}, 1)}
 }
 
-// dayMark is one row of readsql.DayMarks.
-type dayMark struct {
-	day, last, now time.Time
-	settled        bool
-}
-
 // dayRun is one row of readsql.DayRuns.
 type dayRun struct {
 	day, computed, mark, expires time.Time
@@ -102,8 +96,8 @@ func plan(first, last time.Time) []readsql.Block {
 	return out
 }
 
-// blockMark is what the day marks say of a block: its latest write,
-// whether every write of it is settled, and whether it has any.
+// blockMark is what the day marks say of a block written at least once:
+// its latest write, and whether every write of it is settled.
 type blockMark struct {
 	block   readsql.Block
 	last    time.Time
@@ -122,12 +116,9 @@ func (d *dayGroups) aggregate(ctx context.Context, st *store, org string, f sche
 		end = now
 	}
 	last := end.UTC().Truncate(24 * time.Hour) // the end of the last whole day (UTC days: Truncate counts from a UTC midnight)
-	first := f.From.UTC().Truncate(24 * time.Hour)
-	switch {
-	case f.From.IsZero():
+	first := ceilTo(f.From, 24*time.Hour)
+	if f.From.IsZero() {
 		first = time.Unix(0, 0).UTC() // open: from the org's first day written (below)
-	case first.Before(f.From):
-		first = first.AddDate(0, 0, 1)
 	}
 	if !f.From.IsZero() && last.Sub(first) < minDays*24*time.Hour {
 		return nil, false, nil
@@ -142,7 +133,7 @@ func (d *dayGroups) aggregate(ctx context.Context, st *store, org string, f sche
 		defer close(read)
 		runs, runsErr = st.dayRuns(ctx, readsql.DayRuns(org, shape, first, last))
 	}()
-	marks, err := st.dayMarks(ctx, readsql.DayMarks(org, first, last, d.settle))
+	marks, err := st.marks(ctx, readsql.DayMarks(org, first, last, d.settle))
 	<-read
 	if err == nil {
 		err = runsErr
@@ -151,7 +142,7 @@ func (d *dayGroups) aggregate(ctx context.Context, st *store, org string, f sche
 		return nil, true, err
 	}
 	if f.From.IsZero() && len(marks) > 0 {
-		first = marks[0].day // an open range starts at the org's first day written
+		first = marks[0].at // an open range starts at the org's first day written
 	}
 	if last.Sub(first) < minDays*24*time.Hour || len(marks) == 0 {
 		return nil, false, nil
@@ -167,9 +158,9 @@ func (d *dayGroups) aggregate(ctx context.Context, st *store, org string, f sche
 	}
 	blocks := plan(first, last)
 	kept := map[blockKey]keptDay{}
-	var todo, marked []blockMark
-	for _, bm := range blockMarks(blocks, marks) {
-		marked = append(marked, bm)
+	marked := blockMarks(blocks, marks)
+	var todo []blockMark
+	for _, bm := range marked {
 		if r, found := use[keyOf(bm.block)]; found && r.mark.Equal(bm.last) {
 			kept[keyOf(bm.block)] = keptDay{r.run, r.rows}
 		} else if bm.settled {
@@ -206,10 +197,10 @@ func (d *dayGroups) aggregate(ctx context.Context, st *store, org string, f sche
 }
 
 // blockMarks returns the marks of the blocks written at least once.
-func blockMarks(blocks []readsql.Block, marks []dayMark) []blockMark {
-	byDay := make(map[int64]dayMark, len(marks))
+func blockMarks(blocks []readsql.Block, marks []writeMark) []blockMark {
+	byDay := make(map[int64]writeMark, len(marks))
 	for _, m := range marks {
-		byDay[m.day.Unix()] = m
+		byDay[m.at.Unix()] = m
 	}
 	var out []blockMark
 	for _, b := range blocks {
@@ -368,15 +359,6 @@ func (s *store) exec(ctx context.Context, st readsql.Statement) error {
 		return queryErr(ctx, err)
 	}
 	return nil
-}
-
-func (s *store) dayMarks(ctx context.Context, st readsql.Statement) ([]dayMark, error) {
-	return scanRows(ctx, s, st, "day marks", func(rows driver.Rows, m *dayMark) error {
-		var settled uint8
-		err := rows.Scan(&m.day, &m.last, &settled, &m.now)
-		m.day, m.settled = m.day.UTC(), settled == 1
-		return err
-	})
 }
 
 func (s *store) dayRuns(ctx context.Context, st readsql.Statement) ([]dayRun, error) {

@@ -95,10 +95,12 @@ func newHourCache(max int, settle time.Duration) *hourCache {
 	return &hourCache{max: max, settle: settle, maxRows: maxTypeRows, m: map[hourKey]hourEntry{}, newest: map[orgFilter]int64{}}
 }
 
-// hourMark is one row of readsql.HourMarks.
-type hourMark struct {
-	hour, last, now time.Time
-	settled         bool
+// writeMark is one row of readsql.HourMarks or readsql.DayMarks: when the
+// hour or day that starts at at was last written, whether that write is
+// settled, and the server's clock.
+type writeMark struct {
+	at, last, now time.Time
+	settled       bool
 }
 
 // hourPiece is what a count found in one hour: a row of
@@ -157,7 +159,7 @@ func (c *hourCache) hours(ctx context.Context, st *store, org string, f, rest sc
 func (c *hourCache) entries(ctx context.Context, st *store, org string, f, rest schema.Filter, pieces piecesFunc) (map[int64]hourEntry, bool, error) {
 	lo, hi := f.From, f.To // the whole hours of the range: [lo, hi); zero is open
 	if !lo.IsZero() {
-		lo = ceilHour(lo)
+		lo = ceilTo(lo, time.Hour)
 	}
 	if !hi.IsZero() {
 		hi = hi.UTC().Truncate(time.Hour)
@@ -206,7 +208,7 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi t
 			counted, specErr = pieces(ctx, spec)
 		}
 	}()
-	marks, err := st.hourMarks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
+	marks, err := st.marks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
 	<-done
 	if err == nil {
 		err = specErr
@@ -223,11 +225,11 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi t
 		return false
 	}
 	known := map[int64]hourEntry{}
-	stale := map[int64]hourMark{}
+	stale := map[int64]writeMark{}
 	var later []readsql.Span // stale hours spec did not count
 	c.mu.Lock()
 	for _, mk := range marks {
-		k, cov := hourKey{of, mk.hour.Unix()}, covered(mk.hour)
+		k, cov := hourKey{of, mk.at.Unix()}, covered(mk.at)
 		if e, ok := c.m[k]; ok && mk.settled && e.last.Equal(mk.last) && mk.now.Before(e.expires) && !cov {
 			known[k.hour] = e
 			continue
@@ -236,11 +238,7 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi t
 		if cov {
 			continue
 		}
-		if n := len(later); n > 0 && later[n-1].To.Equal(mk.hour) {
-			later[n-1].To = mk.hour.Add(time.Hour)
-		} else {
-			later = append(later, readsql.Span{From: mk.hour, To: mk.hour.Add(time.Hour)})
-		}
+		later = readsql.AppendSpan(later, readsql.Span{From: mk.at, To: mk.at.Add(time.Hour)})
 	}
 	c.mu.Unlock()
 	if len(later) > maxSpans {
@@ -347,45 +345,33 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 	}
 }
 
-func ceilHour(t time.Time) time.Time {
-	h := t.UTC().Truncate(time.Hour)
+// ceilTo rounds t up to a whole unit (an hour, a day) since the zero
+// time, in UTC: a UTC hour or midnight.
+func ceilTo(t time.Time, unit time.Duration) time.Time {
+	h := t.UTC().Truncate(unit)
 	if h.Before(t) {
-		h = h.Add(time.Hour)
+		h = h.Add(unit)
 	}
 	return h
 }
 
-// hourMarks runs a readsql.HourMarks statement.
-func (s *store) hourMarks(ctx context.Context, st readsql.Statement) ([]hourMark, error) {
-	return scanRows(ctx, s, st, "hour marks", func(rows driver.Rows, m *hourMark) error {
+// marks runs a readsql.HourMarks or readsql.DayMarks statement.
+func (s *store) marks(ctx context.Context, st readsql.Statement) ([]writeMark, error) {
+	return scanRows(ctx, s, st, "write marks", func(rows driver.Rows, m *writeMark) error {
 		var settled uint8
-		err := rows.Scan(&m.hour, &m.last, &settled, &m.now)
-		m.hour, m.settled = m.hour.UTC(), settled == 1
+		err := rows.Scan(&m.at, &m.last, &settled, &m.now)
+		m.at, m.settled = m.at.UTC(), settled == 1
 		return err
 	})
 }
 
 // hourPieces runs a readsql.HourPieces statement.
 func (s *store) hourPieces(ctx context.Context, st readsql.Statement) ([]hourPiece, error) {
-	rows, cancel, err := s.query(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	defer rows.Close()
-	var out []hourPiece
-	for rows.Next() {
-		var p hourPiece
-		if err := rows.Scan(&p.hour, &p.events, &p.access, &p.expires); err != nil {
-			return nil, fmt.Errorf("read hour counts: %w", err)
-		}
+	return scanRows(ctx, s, st, "hour counts", func(rows driver.Rows, p *hourPiece) error {
+		err := rows.Scan(&p.hour, &p.events, &p.access, &p.expires)
 		p.hour = p.hour.UTC()
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, queryErr(ctx, err)
-	}
-	return out, nil
+		return err
+	})
 }
 
 // hourTypePieces runs a readsql.HourTypePieces statement: one piece per

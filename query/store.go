@@ -206,7 +206,6 @@ type hourCount struct {
 	n    uint64
 }
 
-// hourly runs a readsql.HourlyCounts statement.
 // scanRows runs st and reads each row with scan (what names them in
 // errors).
 func scanRows[T any](ctx context.Context, s *store, st readsql.Statement, what string, scan func(driver.Rows, *T) error) ([]T, error) {
@@ -230,6 +229,7 @@ func scanRows[T any](ctx context.Context, s *store, st readsql.Statement, what s
 	return out, nil
 }
 
+// hourly runs a readsql.HourlyCounts statement.
 func (s *store) hourly(ctx context.Context, st readsql.Statement) ([]hourCount, error) {
 	return scanRows(ctx, s, st, "counts", func(rows driver.Rows, h *hourCount) error { return rows.Scan(&h.hour, &h.n) })
 }

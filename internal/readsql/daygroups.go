@@ -55,21 +55,13 @@ const typeDay = "Date"
 // dayText renders the UTC day of t as a Date parameter.
 func dayText(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
-// DayMarks compiles when each UTC day of org's events in [from, to) (whole
-// days) was last written, one row per day written at least once, oldest
+// DayMarks compiles, like HourMarks, when each UTC day of org's events in
+// [from, to) (whole days) was last written, one row per day written at least once, oldest
 // first: day (Date), last (DateTime64(6): the latest write of its hours),
 // settled (UInt8: older than settle by the server's clock), now
 // (DateTime64(3): the server's clock).
 func DayMarks(org string, from, to time.Time, settle time.Duration) Statement {
-	b := newBuilder()
-	sql := "SELECT toDate(hour) AS day, max(written) AS last, last < now64(6) - toIntervalSecond(" +
-		b.named("settle", "UInt32", strconv.Itoa(int(settle.Seconds()))) + ") AS settled, now64(3) AS now\n" +
-		"FROM " + schema.HoursTable + "\n" + joinWhere([]string{
-		"org_id = " + b.named("org", typeString, org),
-		"hour >= " + b.named("from", typeHour, hourText(from)),
-		"hour < " + b.named("to", typeHour, hourText(to)),
-	}) + "\nGROUP BY day\nORDER BY day ASC"
-	return b.statement(sql)
+	return marks(org, "toDate(hour) AS day", "day", from, to, settle)
 }
 
 // DayRuns compiles the markers of the runs kept for org's aggregate shape
@@ -138,11 +130,7 @@ func DayGroupsWrite(org, shape string, run uint64, computed time.Time, f schema.
 	b := newBuilder()
 	var spans []Span // runs of consecutive blocks as one span each
 	for _, d := range starts {
-		if n := len(spans); n > 0 && spans[n-1].To.Equal(d) {
-			spans[n-1].To = d.AddDate(0, 0, days)
-			continue
-		}
-		spans = append(spans, Span{From: d, To: d.AddDate(0, 0, days)})
+		spans = AppendSpan(spans, Span{From: d, To: d.AddDate(0, 0, days)})
 	}
 	f.From, f.To = time.Time{}, time.Time{}
 	conds := where(b, org, f)

@@ -82,6 +82,13 @@ func Narrows(f schema.Filter) bool {
 // clock, so its events are visible), now (DateTime64(3): the server's
 // clock).
 func HourMarks(org string, from, to time.Time, settle time.Duration) Statement {
+	return marks(org, "hour", "hour", from, to, settle)
+}
+
+// marks compiles the latest write of each period of org's events in [from,
+// to) (a zero bound is open): sel selects the period from the hour of
+// HoursTable, named as group.
+func marks(org, sel, group string, from, to time.Time, settle time.Duration) Statement {
 	b := newBuilder()
 	conds := []string{"org_id = " + b.named("org", typeString, org)}
 	if !from.IsZero() {
@@ -90,14 +97,24 @@ func HourMarks(org string, from, to time.Time, settle time.Duration) Statement {
 	if !to.IsZero() {
 		conds = append(conds, "hour < "+b.named("to", typeHour, hourText(to)))
 	}
-	sql := "SELECT hour, max(written) AS last, last < now64(6) - toIntervalSecond(" +
+	sql := "SELECT " + sel + ", max(written) AS last, last < now64(6) - toIntervalSecond(" +
 		b.named("settle", "UInt32", strconv.Itoa(int(settle.Seconds()))) + ") AS settled, now64(3) AS now\n" +
-		"FROM " + schema.HoursTable + "\n" + joinWhere(conds) + "\nGROUP BY hour\nORDER BY hour ASC"
+		"FROM " + schema.HoursTable + "\n" + joinWhere(conds) + "\nGROUP BY " + group + "\nORDER BY " + group + " ASC"
 	return b.statement(sql)
 }
 
 // Span is a time range [From, To); a zero bound is open.
 type Span struct{ From, To time.Time }
+
+// AppendSpan appends s to spans (in time order), extending the last span
+// instead when s starts where it ends.
+func AppendSpan(spans []Span, s Span) []Span {
+	if n := len(spans); n > 0 && spans[n-1].To.Equal(s.From) {
+		spans[n-1].To = s.To
+		return spans
+	}
+	return append(spans, s)
+}
 
 // HourPieces compiles the events of org under rest (conditions besides
 // time, see HourFilter) within spans, per UTC hour, as Count counts them
