@@ -66,8 +66,15 @@ func main() {
 		costN    = flag.Int("insert-cost", 1_000_000, "events per run of the lookup table's insert cost measure (0 skips it)")
 		brk      = flag.Bool("breakdown", true, "also break the newest page's latency down into its parts (authentication, audit record, FINAL, total, JSON)")
 		reuse    = flag.Bool("reuse", false, "with -clickhouse: time the shapes on a database an earlier run loaded with the same -events, -orgs and -seed (kept with -hold)")
+		only     = flag.String("only", "", "time only the shapes whose names contain one of these comma-separated words (e.g. page,histogram)")
 	)
 	flag.Parse()
+	if *only != "" {
+		shapes = selectShapes(shapes, strings.Split(*only, ","))
+		if len(shapes) == 0 {
+			log.Fatalf("-only %q: no shape's name contains any of these words", *only)
+		}
+	}
 	log.SetFlags(log.Ltime)
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

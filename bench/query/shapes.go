@@ -139,6 +139,20 @@ var statements = []statement{
 	}},
 }
 
+// selectShapes returns the shapes whose names contain one of words.
+func selectShapes(all []shape, words []string) []shape {
+	var out []shape
+	for _, s := range all {
+		for _, w := range words {
+			if w = strings.TrimSpace(w); w != "" && strings.Contains(s.name, w) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func resourceFilter(x sample) schema.Filter {
 	f := schema.Filter{}
 	f.Add(schema.FieldResourceType, x.resType)
