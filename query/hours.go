@@ -44,8 +44,13 @@ type hourCache struct {
 	m      map[hourKey]hourEntry
 	size   int                 // the cells of m
 	newest map[orgFilter]int64 // per org and filter, the newest hour ever kept (Unix seconds)
+	// through is, per org and filter, the end of the latest hours whose
+	// marks were read (Unix seconds, a whole hour): an hour before it
+	// without an entry had no settled write when read (newestHolding).
+	through map[orgFilter]int64
 
 	reused, counted atomic.Uint64 // hours answered from the cache, and counted
+	hinted          atomic.Uint64 // newest pages first read from the span of newestHolding
 }
 
 // maxSpans bounds the time ranges of one count (see hours).
@@ -92,7 +97,8 @@ func newHourCache(max int, settle time.Duration) *hourCache {
 	if max <= 0 {
 		return nil
 	}
-	return &hourCache{max: max, settle: settle, maxRows: maxTypeRows, m: map[hourKey]hourEntry{}, newest: map[orgFilter]int64{}}
+	return &hourCache{max: max, settle: settle, maxRows: maxTypeRows, m: map[hourKey]hourEntry{},
+		newest: map[orgFilter]int64{}, through: map[orgFilter]int64{}}
 }
 
 // writeMark is one row of readsql.HourMarks or readsql.DayMarks: when the
@@ -208,6 +214,10 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi t
 			counted, specErr = pieces(ctx, spec)
 		}
 	}()
+	read := hi // the hours the marks cover end here
+	if read.IsZero() {
+		read = time.Now().UTC().Truncate(time.Hour)
+	}
 	marks, err := st.marks(ctx, readsql.HourMarks(org, lo, hi, c.settle))
 	<-done
 	if err == nil {
@@ -263,6 +273,9 @@ func (c *hourCache) count(ctx context.Context, st *store, of orgFilter, lo, hi t
 		fresh[p.hour.Unix()] = hourEntry{events: p.events, access: p.access, expires: p.expires, types: p.types}
 	}
 	c.mu.Lock()
+	if t, ok := c.through[of]; !ok || read.Unix() > t {
+		c.through[of] = read.Unix()
+	}
 	for h, mk := range stale {
 		e, ok := fresh[h]
 		if !ok {
@@ -333,6 +346,7 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 			// Bounded with the entries; without it the next read of the
 			// filter only counts less of its range alongside the marks.
 			delete(c.newest, old.orgFilter)
+			delete(c.through, old.orgFilter)
 		}
 		if c.size+e.cells() > c.max {
 			return // one hour of more types than the whole bound
@@ -343,6 +357,58 @@ func (c *hourCache) put(k hourKey, e hourEntry) {
 	if n, ok := c.newest[k.orgFilter]; !ok || k.hour > n {
 		c.newest[k.orgFilter] = k.hour
 	}
+}
+
+// hintHours bounds the kept hours one newest-page hint adds up (a week).
+const hintHours = 7 * 24
+
+// newestHolding returns the start of the latest whole hour h of [from, to)
+// (zero is open: to is then now) from which the hours kept for of held at
+// least need events (access records counted when withAccess) and have not
+// expired by now. ok is false when no such hour is among the hintHours
+// before the range's end, or when the hours whose marks were last read end
+// more than two hours before it: the hours after them are unknown and may
+// hold the page alone.
+//
+// It is a hint, not an answer: an hour written since it was counted holds
+// more, never less, as do the hours not kept (being written, or counted
+// when their marks were not settled); a reader that finds fewer events
+// from h reads a wider range.
+func (c *hourCache) newestHolding(of orgFilter, withAccess bool, from, to time.Time, need uint64, now time.Time) (h time.Time, ok bool) {
+	if c == nil {
+		return time.Time{}, false
+	}
+	end := to
+	if end.IsZero() {
+		end = now
+	}
+	last := end.UTC().Truncate(time.Hour).Add(-time.Hour).Unix() // the last whole hour before end
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	through, read := c.through[of]
+	if !read || through < last {
+		return time.Time{}, false
+	}
+	top := min(last, through-3600)
+	first := top - (hintHours-1)*3600
+	if !from.IsZero() {
+		first = max(first, ceilTo(from, time.Hour).Unix())
+	}
+	var sum uint64
+	for hour := top; hour >= first; hour -= 3600 {
+		e, ok := c.m[hourKey{of, hour}]
+		if !ok || !now.Before(e.expires) {
+			continue
+		}
+		sum += e.events
+		if !withAccess {
+			sum -= e.access
+		}
+		if sum >= need {
+			return time.Unix(hour, 0).UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // ceilTo rounds t up to a whole unit (an hour, a day) since the zero

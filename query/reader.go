@@ -50,11 +50,12 @@ func NewReader(conn Conn, cfg Config, key []byte) *Reader {
 //
 // Sorted by time, FINAL cannot read in order and stop early: a page would
 // merge the whole time range. So the newest page is first read from the
-// last day alone (while the total is counted); another page first counts
-// the events per hour (which gives the total too) and then reads the page
-// from the hours that hold it; keyset mode reads the day after the cursor
-// first. Other sorts run the count alongside the page, both from the same
-// compiled conditions.
+// end of the range that should hold it (the newest kept hours that held a
+// page, else the last day; newestSpan) while the total is counted;
+// another page first counts the events per hour (which gives the total
+// too) and then reads the page from the hours that hold it; keyset mode
+// reads the day after the cursor first. Other sorts run the count
+// alongside the page, both from the same compiled conditions.
 func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page,
 	bind [sha256.Size]byte) (ListResponse, error) {
 	var (
@@ -111,16 +112,38 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 }
 
 // newestWithoutTotal reads the newest page without its total, for callers
-// that ask for the total apart (total=false): the newest day of the range
-// first, the whole range only when the day holds less than a page; one
-// event more than the page, to know whether more follow.
+// that ask for the total apart (total=false): the end of the range that
+// should hold it first (newestSpan), the whole range only when that holds
+// less than a page; one event more than the page, to know whether more
+// follow.
 func (rd *Reader) newestWithoutTotal(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, error) {
-	last, narrowed := rd.lastDay(f)
+	last, narrowed := rd.newestSpan(org, f, pg.Limit+1)
 	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit+1, 0, nil))
 	if err == nil && len(rows) <= pg.Limit && narrowed {
 		rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit+1, 0, nil))
 	}
 	return rows, err
+}
+
+// newestSpan narrows f to the end of its range that should hold its
+// newest need events: from the latest hour from which the kept hour counts
+// of f held that many (hourCache.newestHolding: at the largest orgs the
+// last hour or two instead of a day; for a sparse filter the hours that
+// hold its page, where the last day would fall short), else the last day
+// (lastDay). narrowed is false when f is returned whole. A caller that
+// reads fewer than need events from the span reads a wider range: the
+// span is a guess, the answer never is.
+func (rd *Reader) newestSpan(org string, f schema.Filter, need int) (span schema.Filter, narrowed bool) {
+	if rest, withAccess, c := rd.keptHours(f); c != nil {
+		of := orgFilter{org, readsql.FilterKey(rest)}
+		if h, ok := c.newestHolding(of, withAccess, f.From, f.To, uint64(need), rd.now()); ok && h.After(f.From) {
+			c.hinted.Add(1)
+			span = f
+			span.From = h
+			return span, true
+		}
+	}
+	return rd.lastDay(f)
 }
 
 // lastDay narrows f to the last day of its range (cursorWindow before its
@@ -179,12 +202,13 @@ func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s
 }
 
 // newestPage serves the most asked page, the newest events: a read of the
-// last day of the range runs alongside the total, and holds the page
-// whenever it holds at least a page of events. The total comes from a
-// plain count when no condition but time narrows the org's events (the
-// last day then nearly always suffices), and from hourly counts otherwise,
-// so that when the day falls short the hours that hold the page are known
-// and the whole range is never read.
+// end of the range that should hold them (newestSpan) runs alongside the
+// total, and holds the page whenever it holds at least a page of events.
+// The total comes from a plain count when no condition but time narrows
+// the org's events and no hour counts are kept (the last day then nearly
+// always suffices), and from hourly counts otherwise, so that when the
+// span falls short the hours that hold the page are known and the whole
+// range is never read.
 func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
 	_, _, kept := rd.keptHours(f)
 	plain := !readsql.Narrows(f) && kept == nil
@@ -205,7 +229,7 @@ func (rd *Reader) newestPage(ctx context.Context, org string, f schema.Filter, s
 			total += hc.n
 		}
 	}()
-	last, narrowed := rd.lastDay(f)
+	last, narrowed := rd.newestSpan(org, f, pg.Limit)
 	rows, err := rd.store.events(ctx, readsql.ListAt(org, last, s, pg.Limit, 0, nil))
 	<-counted
 	if err == nil {
