@@ -109,7 +109,10 @@ var statements = []statement{
 	{"page rows: org, 30 days (whole range)", func(org string, now time.Time, _ sample) readsql.Statement {
 		return readsql.List(org, schema.Filter{From: now.Add(-30 * 24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 	}},
-	{"page rows: org, last hour (as narrowed)", func(org string, now time.Time, _ sample) readsql.Statement {
+	{"page rows: org, last day (the newest page's first read without kept hours)", func(org string, now time.Time, _ sample) readsql.Statement {
+		return readsql.List(org, schema.Filter{From: now.Add(-24 * time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
+	}},
+	{"page rows: org, last hour (as the kept hours narrow a large org's newest page)", func(org string, now time.Time, _ sample) readsql.Statement {
 		return readsql.List(org, schema.Filter{From: now.Add(-time.Hour)}, schema.DefaultSort(), schema.Page{Limit: 50, Number: 1})
 	}},
 	{"hourly counts: org, 30 days (the total)", func(org string, now time.Time, _ sample) readsql.Statement {
