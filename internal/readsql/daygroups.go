@@ -56,10 +56,10 @@ const typeDay = "Date"
 func dayText(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // DayMarks compiles, like HourMarks, when each UTC day of org's events in
-// [from, to) (whole days) was last written, one row per day written at least once, oldest
-// first: day (Date), last (DateTime64(6): the latest write of its hours),
-// settled (UInt8: older than settle by the server's clock), now
-// (DateTime64(3): the server's clock).
+// [from, to) (whole days) was last written, one row per day written at
+// least once, oldest first: day (Date), last (DateTime64(6): the latest
+// write of its hours), settled (UInt8: older than settle by the server's
+// clock), now (DateTime64(3): the server's clock).
 func DayMarks(org string, from, to time.Time, settle time.Duration) Statement {
 	return marks(org, "toDate(hour) AS day", "day", from, to, settle)
 }
