@@ -45,6 +45,16 @@ type Config struct {
 	// 127.0.0.1 (another local process, a stream aimed at it). Use
 	// NewPassword. Default "" (no password: tests of the engine itself).
 	Password string
+	// UncompressedCache is the most bytes of decompressed column blocks the
+	// engine keeps for reads that ask for them (the query package's reads
+	// do: readsql.ReadSettings). A short read of recent events, a count
+	// repeated over the same hours or a filtered view read again then
+	// skips decompressing blocks it read before; memory is taken as blocks
+	// are read, up to this bound (and never more than half of the host's,
+	// ClickHouse's own cap on its caches). It is written into the
+	// configuration of an engine with a Password (the server's); 0 keeps
+	// no such cache. Default 1 GiB.
+	UncompressedCache int64
 	// ConfigFile, when set, is passed to the engine as --config-file: e.g.
 	// a remote_servers section naming other engines, for a sharded cluster
 	// (tests). It cannot be combined with Password, which writes its own.
@@ -54,7 +64,7 @@ type Config struct {
 // DefaultConfig returns a Config with the defaults filled in; Lib, DataDir and
 // Logger remain to be set.
 func DefaultConfig() Config {
-	return Config{Host: "127.0.0.1", StartTimeout: 60 * time.Second}
+	return Config{Host: "127.0.0.1", StartTimeout: 60 * time.Second, UncompressedCache: 1 << 30}
 }
 
 // Validate reports a configuration that cannot start.
@@ -72,6 +82,8 @@ func (c Config) Validate() error {
 		return errors.New("engine: ports must be within 0-65535")
 	case c.StartTimeout <= 0:
 		return errors.New("engine: StartTimeout must be positive")
+	case c.UncompressedCache < 0:
+		return errors.New("engine: UncompressedCache must not be negative")
 	case c.ConfigFile != "" && c.Password != "":
 		return errors.New("engine: ConfigFile and Password cannot be combined")
 	}
@@ -142,7 +154,7 @@ func start(ctx context.Context, cfg Config, dataDir string) (*Engine, error) {
 		"--query=" + serveQuery,
 	}
 	if cfg.Password != "" {
-		users, err := writeConfig(dataDir, cfg.Password)
+		users, err := writeConfig(dataDir, cfg.Password, cfg.UncompressedCache)
 		if err != nil {
 			return nil, err
 		}

@@ -25,7 +25,8 @@ func NewPassword() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// writeConfig writes the configuration of an engine with a password.
+// writeConfig writes the configuration of an engine with a password, and
+// its uncompressed cache's size (Config.UncompressedCache).
 //
 // The engine's own session (the serving query) signs in as user default
 // without a password, from what the engine counts as a local address, so
@@ -37,11 +38,12 @@ func NewPassword() string {
 // 404, and /ping stays open for readiness checks. The native port still
 // admits default from this host's own processes; nothing a stream sends
 // can speak that protocol, and streams are refused the engine's ports.
-func writeConfig(dataDir, password string) (string, error) {
+func writeConfig(dataDir, password string, uncompressedCache int64) (string, error) {
 	sum := sha256.Sum256([]byte(password))
 	path := filepath.Join(dataDir, configFile)
 	xml := fmt.Sprintf(`<clickhouse>
   <users_config>%[1]s</users_config>
+  <uncompressed_cache_size>%[5]d</uncompressed_cache_size>
   <users>
     <default>
       <password></password>
@@ -72,7 +74,7 @@ func writeConfig(dataDir, password string) (string, error) {
     </rule>
   </http_handlers>
 </clickhouse>
-`, path, User, hex.EncodeToString(sum[:]), password)
+`, path, User, hex.EncodeToString(sum[:]), password, uncompressedCache)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(xml), 0o600); err != nil {
 		return "", fmt.Errorf("write engine config: %w", err)
