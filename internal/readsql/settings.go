@@ -29,6 +29,14 @@ type Setting struct {
 //     actor ids: all of the org's range), costing 3-6x on those shapes.
 //   - optimize_move_to_prewhere_if_final: filtering copies before the merge
 //     gives the same result for the same reason.
+//   - use_uncompressed_cache: read column blocks through the server's cache
+//     of decompressed blocks, where it has one (uncompressed_cache_size;
+//     the embedded engine's is engine.Config.UncompressedCache, an
+//     external server's its own configuration, 0 by default: then this
+//     does nothing). A cache, not a change of meaning: parts are
+//     immutable, so a block cached is the block on disk. The newest hours
+//     a page reads, the columns a count or a filtered view scans again,
+//     come from memory instead of being decompressed at every request.
 //
 // The one filter on a column copies may not share is the expiry: a copy
 // received later expires later, so for at most the delay between the two
@@ -41,6 +49,7 @@ var ReadSettings = []Setting{
 	{"use_skip_indexes_if_final", 1},
 	{"use_skip_indexes_if_final_exact_mode", 0},
 	{"optimize_move_to_prewhere_if_final", 1},
+	{"use_uncompressed_cache", 1},
 }
 
 // ReadSettingsText returns ReadSettings as text, for a server that knows
