@@ -55,6 +55,9 @@ type config struct {
 	Console                       console.Config
 	// TraceURL is the trace link-out of orgs that set none (tenant.Config.DefaultTraceURL).
 	TraceURL string
+	// EngineReadCache is the embedded engine's uncompressed cache, bytes
+	// (engine.Config.UncompressedCache).
+	EngineReadCache int64
 }
 
 // option documents one setting for flags, the environment and README.
@@ -74,6 +77,7 @@ var options = []option{
 	{"engine-tcp-port", "AUDITSTORE_ENGINE_TCP_PORT", "0", "native port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
 	{"engine-http-port", "AUDITSTORE_ENGINE_HTTP_PORT", "0", "HTTP port of the embedded engine on 127.0.0.1 (0 picks a free one)"},
 	{"engine-cache", "AUDITSTORE_ENGINE_CACHE", "", "where the embedded engine is cached (default: the user cache dir, ~/.cache/auditstore/engine)"},
+	{"engine-read-cache", "AUDITSTORE_ENGINE_READ_CACHE", "1073741824", "bytes of decompressed column blocks the embedded engine keeps for reads (taken as read; 0 keeps none)"},
 	{"plans", "AUDITSTORE_PLANS", schema.DefaultPlans().String(), "plans and their retention, name=N{s,m,h,d,y},..."},
 	{"admin-token", "AUDITSTORE_ADMIN_TOKEN", "", "operator token for /v1/orgs (at least 16 characters); empty generates one and prints it once at start"},
 	{"key-refresh", "AUDITSTORE_KEY_REFRESH", "2s", "how often API keys and orgs are re-read; a revoked key is refused by every instance within about this delay"},
@@ -264,6 +268,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			return config{}, fmt.Errorf("-%s: want a port number 0-65535, got %q", name, *vals[name])
 		}
 		c.EnginePorts[i] = p
+	}
+	if c.EngineReadCache, err = strconv.ParseInt(*vals["engine-read-cache"], 10, 64); err != nil || c.EngineReadCache < 0 {
+		return config{}, fmt.Errorf("-engine-read-cache: want a number of bytes (0 for none), got %q", *vals["engine-read-cache"])
 	}
 	if c.EngineCache == "" {
 		if c.EngineCache, err = engine.DefaultCacheDir(); err != nil {

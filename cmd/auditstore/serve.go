@@ -54,6 +54,7 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger, progressOut 
 		ecfg := engine.DefaultConfig()
 		ecfg.Lib, ecfg.DataDir, ecfg.Logger = lib, filepath.Join(cfg.DataDir, "clickhouse"), log
 		ecfg.TCPPort, ecfg.HTTPPort = cfg.EnginePorts[0], cfg.EnginePorts[1]
+		ecfg.UncompressedCache = cfg.EngineReadCache
 		ecfg.Password = engine.NewPassword() // new at every start; only this process knows it
 		if b.engine, err = engine.StartSupervised(ctx, ecfg); err != nil {
 			return nil, err
