@@ -89,7 +89,7 @@ func TestCrashAtEachStageDeliversOnce(t *testing.T) {
 				t.Fatal("the step never reached " + stage)
 			}
 			h.stop() // the crash
-			marks, err := h.svc.store.marks(t.Context(), id)
+			marks, err := h.marksAfterStop(t, id)
 			if err != nil || marks[h.wm.Node].pendingUpto == 0 {
 				t.Fatalf("after the crash the step should be pending: %+v %v", marks, err)
 			}
@@ -145,7 +145,7 @@ func TestKilledMidFileLeavesNoPartialFile(t *testing.T) {
 	start := proxy.Uploaded()
 	eventually(t, 60*time.Second, "the upload to be under way", func() bool { return proxy.Uploaded() > start+256<<10 })
 	h.stop() // killed mid-file
-	if marks, err := h.svc.store.marks(t.Context(), id); err != nil || marks["node-a"].pendingUpto == 0 || marks["node-a"].seq != 0 {
+	if marks, err := h.marksAfterStop(t, id); err != nil || marks["node-a"].pendingUpto == 0 || marks["node-a"].seq != 0 {
 		t.Fatalf("after the kill the step should be pending: %+v %v", marks, err)
 	}
 	root := filepath.Join(s3.dir, "lake", "cut")

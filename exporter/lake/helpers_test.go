@@ -274,6 +274,22 @@ func manifestFiles(tb testing.TB, root string) ([]string, uint64) {
 	return files, rows
 }
 
+// marksAfterStop reads dest's marks right after a node stopped: again, for
+// at most 30 s, while the engine cannot be reached or drops the read (it
+// may abort on the stopped node's reset connections, see insert, and its
+// supervisor restarts it). A read changes nothing, so repeating it is safe.
+func (h *harness) marksAfterStop(tb testing.TB, dest string) (map[string]mark, error) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		marks, err := h.svc.store.marks(context.Background(), dest)
+		if err == nil || !(unreachable(err) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF")) || time.Now().After(deadline) {
+			return marks, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // unreachable reports a failure to reach the engine: refused, or reset
 // before a query was sent.
 func unreachable(err error) bool {
