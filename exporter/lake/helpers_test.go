@@ -157,18 +157,12 @@ func (h *harness) insert(tb testing.TB, received time.Time, events []schema.Even
 	// second or two): opening the insert is tried again, for at most 30 s,
 	// while the engine cannot be reached. Nothing is sent before it opens.
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
 	var b driver.Batch
-	for {
-		var err error
+	if err := whileRestarting(unreachable, func() (err error) {
 		b, err = h.db.Conn.PrepareBatch(ctx, "INSERT INTO events ("+strings.Join(schema.InsertColumns, ", ")+", ingest_node, ingest_seq)")
-		if err == nil {
-			break
-		}
-		if !unreachable(err) || time.Now().After(deadline) {
-			tb.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
 	}
 	ids := make([]string, len(events))
 	var last uint64
@@ -278,13 +272,25 @@ func manifestFiles(tb testing.TB, root string) ([]string, uint64) {
 // at most 30 s, while the engine cannot be reached or drops the read (it
 // may abort on the stopped node's reset connections, see insert, and its
 // supervisor restarts it). A read changes nothing, so repeating it is safe.
-func (h *harness) marksAfterStop(tb testing.TB, dest string) (map[string]mark, error) {
+func (h *harness) marksAfterStop(tb testing.TB, dest string) (marks map[string]mark, err error) {
 	tb.Helper()
+	dropped := func(err error) bool { return unreachable(err) || strings.Contains(err.Error(), "EOF") }
+	err = whileRestarting(dropped, func() (err error) {
+		marks, err = h.svc.store.marks(context.Background(), dest)
+		return err
+	})
+	return marks, err
+}
+
+// whileRestarting runs try, again every 200 ms for at most 30 s while its
+// error is one retry accepts (the embedded engine restarting after an
+// abort), and returns try's last error.
+func whileRestarting(retry func(error) bool, try func() error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		marks, err := h.svc.store.marks(context.Background(), dest)
-		if err == nil || !(unreachable(err) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF")) || time.Now().After(deadline) {
-			return marks, err
+		err := try()
+		if err == nil || !retry(err) || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
