@@ -224,7 +224,7 @@ func main() {
 		log.Printf("%s: kept first p50 %s, again %s, none kept %s; largest org %s, %s, %s", s.name, ms(pct(first, 50)), ms(pct(again, 50)),
 			ms(pct(none, 50)), ms(pct(firstBig, 50)), ms(pct(againBig, 50)), ms(pct(noneBig, 50)))
 	}
-	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, *runs/2, rng)
+	finalTable(ctx, &rep, conn, h.qh, largest.ID, samp, gcfg.End, max(1, *runs/2), rng)
 	explainTable(ctx, &rep, conn, readsql.ReadSettingsText(), largest.ID, samp, gcfg.End)
 	if *brk {
 		breakdownTable(ctx, &rep, conn, h, keys, g, samp, gcfg.End, *runs, rng, quiet)
