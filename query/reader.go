@@ -36,8 +36,8 @@ type Reader struct {
 	// dayGroups answers counts per group over whole days from partial
 	// aggregates kept in ClickHouse; nil when Config.DayGroups is off.
 	dayGroups *dayGroups
-	// uncounted counts the trace pages whose total was their length
-	// (tracePage), for tests.
+	// uncounted counts the first pages of traces and timelines whose total
+	// was their length (tracePage, firstKeyPage), for tests.
 	uncounted atomic.Uint64
 }
 
