@@ -14,7 +14,8 @@ import (
 
 // TestPageBytesAreBounded: a page of limit=1000 over events with large
 // metadata stops at MaxPageBytes with a cursor, and the cursor yields the
-// rest, each event once.
+// rest, each event once; the same events as one trace too (a trace page
+// cut short by the bound still counts its total).
 func TestPageBytesAreBounded(t *testing.T) {
 	const maxBytes, n = 256 << 10, 120
 	e := newEnv(t, nil, func(c *Config) { c.MaxPageBytes = maxBytes })
@@ -24,13 +25,26 @@ func TestPageBytesAreBounded(t *testing.T) {
 	var rows []schema.Row
 	for i := range n {
 		rows = append(rows, schema.Row{OrgID: "acme", Timestamp: now.Add(-time.Duration(i) * time.Minute), ID: uuid.New(),
-			EventType: "big", EventMetadata: fmt.Sprintf(`{"i":%d,"blob":%q}`, i, blob), ActorType: "user",
+			TraceID: "tr-big", EventType: "big", EventMetadata: fmt.Sprintf(`{"i":%d,"blob":%q}`, i, blob), ActorType: "user",
 			ReceivedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
 	}
 	e.load(t, rows)
 
+	for _, path := range []string{"/v1/events", "/v1/traces/tr-big/events"} {
+		seen := pagesOf(t, e, token, path, maxBytes, n)
+		if len(seen) != n {
+			t.Fatalf("%s: events seen=%d, want %d", path, len(seen), n)
+		}
+	}
+}
+
+// pagesOf walks path at limit=1000 by cursor, checking that every answer
+// stays near maxBytes and that the first is truncated with the total n;
+// it returns the events seen.
+func pagesOf(t *testing.T, e *env, token, path string, maxBytes, n int) map[string]bool {
+	t.Helper()
 	seen := map[string]bool{}
-	target := "/v1/events?limit=1000"
+	target := path + "?limit=1000"
 	pages, largest := 0, 0
 	for {
 		r := e.get(t, token, target)
@@ -48,8 +62,8 @@ func TestPageBytesAreBounded(t *testing.T) {
 			}
 			seen[ev.ID] = true
 		}
-		if pages == 1 && (!r.list.Truncated || r.list.Total == nil || *r.list.Total != n) {
-			t.Fatalf("first page: truncated=%v total=%v, want true and %d", r.list.Truncated, r.list.Total, n)
+		if pages == 1 && (!r.list.Truncated || r.list.Total == nil || *r.list.Total != uint64(n)) {
+			t.Fatalf("%s, first page: truncated=%v total=%v, want true and %d", path, r.list.Truncated, deref(r.list.Total), n)
 		}
 		if r.list.NextCursor == nil {
 			break
@@ -57,10 +71,8 @@ func TestPageBytesAreBounded(t *testing.T) {
 		if pages > 100 {
 			t.Fatal("no end after 100 pages")
 		}
-		target = "/v1/events?limit=1000&cursor=" + url.QueryEscape(*r.list.NextCursor)
+		target = path + "?limit=1000&cursor=" + url.QueryEscape(*r.list.NextCursor)
 	}
-	t.Logf("%d events of 32 KiB at limit=1000: %d pages, largest answer %d bytes (bound %d)", n, pages, largest, maxBytes)
-	if len(seen) != n {
-		t.Fatalf("events seen=%d, want %d", len(seen), n)
-	}
+	t.Logf("%s: %d events of 32 KiB at limit=1000: %d pages, largest answer %d bytes (bound %d)", path, n, pages, largest, maxBytes)
+	return seen
 }

@@ -123,19 +123,21 @@ func (rd *Reader) Page(ctx context.Context, org string, f schema.Filter, s schem
 // last day and the hourly counts side by side and then the hours that
 // hold the trace. It reads one event more than the page: when no more
 // follow, the page is the whole list and its length the total; only a
-// fuller trace is counted. counted is false when the total is not asked
-// for (rows then hold the extra event, as for newestWithoutTotal).
+// fuller trace is counted, and so is a page that the byte bound cut
+// short (store.cut: more may follow). counted is false when the total is
+// not asked for (rows then hold the extra event, as for
+// newestWithoutTotal).
 func (rd *Reader) tracePage(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) (rows []storedRow, total uint64, counted bool, err error) {
 	rows, err = rd.store.events(ctx, readsql.ListAt(org, f, s, pg.Limit+1, 0, nil))
 	switch {
 	case err != nil || pg.NoTotal:
 		return rows, 0, !pg.NoTotal, err
-	case len(rows) <= pg.Limit:
+	case len(rows) <= pg.Limit && !rd.store.cut(rows):
 		rd.uncounted.Add(1)
 		return rows, uint64(len(rows)), true, nil
 	}
 	total, err = rd.store.count(ctx, readsql.Count(org, f))
-	return rows[:pg.Limit], total, true, err
+	return rows[:min(len(rows), pg.Limit)], total, true, err
 }
 
 // newestWithoutTotal reads the newest page without its total, for callers
