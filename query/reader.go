@@ -192,21 +192,37 @@ func (rd *Reader) lastDay(f schema.Filter) (last schema.Filter, narrowed bool) {
 }
 
 func (rd *Reader) pageAndCount(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {
+	total := beside(func() (uint64, error) { return rd.total(ctx, org, f) })
+	rows, err := rd.store.events(ctx, readsql.List(org, f, s, pg))
+	return withTotal(rows, err, total)
+}
+
+// beside starts count and returns a wait for its result: a page's total
+// is counted while the page is read.
+func beside(count func() (uint64, error)) func() (uint64, error) {
 	var (
-		total    uint64
-		countErr error
-		counted  = make(chan struct{})
+		n    uint64
+		err  error
+		done = make(chan struct{})
 	)
 	go func() {
-		defer close(counted)
-		total, countErr = rd.total(ctx, org, f)
+		defer close(done)
+		n, err = count()
 	}()
-	rows, err := rd.store.events(ctx, readsql.List(org, f, s, pg))
-	<-counted
+	return func() (uint64, error) {
+		<-done
+		return n, err
+	}
+}
+
+// withTotal waits for total (see beside) and returns rows with it, and the
+// first of the two errors.
+func withTotal(rows []storedRow, err error, total func() (uint64, error)) ([]storedRow, uint64, error) {
+	n, countErr := total()
 	if err == nil {
 		err = countErr
 	}
-	return rows, total, err
+	return rows, n, err
 }
 
 func (rd *Reader) pageByTime(ctx context.Context, org string, f schema.Filter, s schema.Sort, pg schema.Page) ([]storedRow, uint64, error) {

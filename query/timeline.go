@@ -16,29 +16,17 @@ func (rd *Reader) keyPage(ctx context.Context, org string, k readsql.Lookup, f s
 	if pg.After == nil && pg.Number == 1 {
 		return rd.firstKeyPage(ctx, org, k, f, s, pg)
 	}
-	var (
-		total    uint64
-		countErr error
-		counted  = make(chan struct{})
-	)
+	total := func() (uint64, error) { return 0, nil }
 	if pg.After == nil {
-		go func() {
-			defer close(counted)
-			total, countErr = rd.store.count(ctx, readsql.TimelineCount(org, k, f))
-		}()
-	} else {
-		close(counted)
+		total = beside(func() (uint64, error) { return rd.store.count(ctx, readsql.TimelineCount(org, k, f)) })
 	}
 	at, err := rd.store.positions(ctx, readsql.TimelinePage(org, k, f, s, pg.Limit, pg.Offset(), pg.After))
-	<-counted
-	if err == nil {
-		err = countErr
-	}
+	_, n, err := withTotal(nil, err, total)
 	if err != nil || len(at) == 0 {
-		return nil, total, err
+		return nil, n, err
 	}
 	rows, err := rd.store.events(ctx, readsql.Fetch(org, at, s))
-	return rows, total, err
+	return rows, n, err
 }
 
 // firstKeyPage serves a timeline's first page: the keys of one event more
@@ -60,19 +48,7 @@ func (rd *Reader) firstKeyPage(ctx context.Context, org string, k readsql.Lookup
 		rows, err := rd.store.events(ctx, readsql.Fetch(org, at, s))
 		return rows, uint64(len(at)), err
 	}
-	var (
-		total    uint64
-		countErr error
-		counted  = make(chan struct{})
-	)
-	go func() {
-		defer close(counted)
-		total, countErr = rd.store.count(ctx, readsql.TimelineCount(org, k, f))
-	}()
+	total := beside(func() (uint64, error) { return rd.store.count(ctx, readsql.TimelineCount(org, k, f)) })
 	rows, err := rd.store.events(ctx, readsql.Fetch(org, at[:pg.Limit], s))
-	<-counted
-	if err == nil {
-		err = countErr
-	}
-	return rows, total, err
+	return withTotal(rows, err, total)
 }
