@@ -30,7 +30,8 @@ func TestTracePages(t *testing.T) {
 	if walked == 0 {
 		t.Fatal("no trace filled a page: nothing was counted")
 	}
-	// The trace path, and another org's key, which finds none of acme's events.
+	// The trace path; then another org's key, which finds that org's own
+	// events of the same trace id and none of acme's.
 	want := rowIDs(evalList(fx.rows, "acme", newSpec().add("traceId", "tr-6"), time.Now()))
 	res := fx.mustList(t, fx.keys["acme"], "/v1/traces/tr-6/events?limit=20")
 	if got := ids(res.Events); !slices.Equal(got, want[:20]) || deref(res.Total) != uint64(len(want)) {
