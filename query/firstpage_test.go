@@ -9,12 +9,19 @@ import (
 	"github.com/auditstore/auditstore/schema"
 )
 
-// TestTracePages reads the first pages of lists narrowed to traces
+// TestFirstPages reads the first pages of traces and timelines on one
+// fixture.
+func TestFirstPages(t *testing.T) {
+	fx := newFixture(t)
+	t.Run("traces", func(t *testing.T) { tracePages(t, fx) })
+	t.Run("timelines", func(t *testing.T) { timelineFirstPages(t, fx) })
+}
+
+// tracePages reads the first pages of lists narrowed to traces
 // (Reader.tracePage): one trace, two, one that matches nothing, with
 // another filter, in each order (firstPages), through /v1/events and the
 // trace path.
-func TestTracePages(t *testing.T) {
-	fx := newFixture(t)
+func tracePages(t *testing.T, fx *fixture) {
 	specs := []*spec{
 		newSpec().add("traceId", "tr-1"),
 		newSpec().add("traceId", "tr-2,tr-3").add("sort", "eventType").add("order", "asc"),
@@ -44,10 +51,9 @@ func TestTracePages(t *testing.T) {
 	}
 }
 
-// TestTimelineFirstPages reads the first pages of resource and actor
+// timelineFirstPages reads the first pages of resource and actor
 // timelines (Reader.firstKeyPage) as firstPages does.
-func TestTimelineFirstPages(t *testing.T) {
-	fx := newFixture(t)
+func timelineFirstPages(t *testing.T, fx *fixture) {
 	walked := 0
 	for _, id := range []string{"s-1", "s-2", "ключ", "s-9"} {
 		want := rowIDs(slices.DeleteFunc(evalList(fx.rows, "acme", newSpec().add("resourceType", "secret"), time.Now()),
@@ -78,7 +84,8 @@ func TestTimelineFirstPages(t *testing.T) {
 func (fx *fixture) firstPages(t *testing.T, path string, s *spec, want []string) (walked int) {
 	t.Helper()
 	rd := fx.handler.read
-	for _, limit := range []int{7, 60, max(1, len(want)), 1000} {
+	// The smallest limit leaves about ten pages to walk by cursor.
+	for _, limit := range []int{max(7, len(want)/10), 60, max(1, len(want)), 1000} {
 		for _, total := range []bool{true, false} {
 			q := s.clone().add("limit", fmt.Sprint(limit))
 			if !total {
