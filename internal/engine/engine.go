@@ -36,7 +36,9 @@ type Config struct {
 	Host string
 	// TCPPort and HTTPPort are the native and HTTP ports; 0 picks free ones.
 	TCPPort, HTTPPort int
-	// StartTimeout bounds the wait for the engine to answer. Default 60s.
+	// StartTimeout bounds the wait for the engine to answer, and, before
+	// it starts, the wait for an engine still running on DataDir (one left
+	// by a killed server, shutting down) to let go of it. Default 60s.
 	StartTimeout time.Duration
 	// Logger receives the engine's own output and lifecycle events. Required.
 	Logger *slog.Logger
@@ -120,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create engine data dir: %w", err)
+	}
+	if err := waitUnlocked(ctx, dataDir, cfg.StartTimeout, cfg.Logger); err != nil {
+		return nil, err
 	}
 	// Free ports are picked by binding and releasing them; another process
 	// may take one in between, so a failed start with picked ports retries.

@@ -257,3 +257,87 @@ func TestSupervisorRestartsOnTheSamePorts(t *testing.T) {
 		t.Fatalf("after restart on %s: k=%d err=%v, want 7", s.Addr(), k, err)
 	}
 }
+
+// TestStartWaitsForThePreviousEngine starts an engine on the data of one
+// still running (an engine orphaned by a killed server shuts down on its
+// own, but a server restarted at once finds it there): the second start
+// waits for the first to let go of the data, then starts and finds its
+// tables, instead of failing on ClickHouse's lock.
+func TestStartWaitsForThePreviousEngine(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first := mustStart(t, dir)
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{first.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS keep",
+		"CREATE TABLE keep.t (k UInt64) ENGINE = MergeTree ORDER BY k",
+		"INSERT INTO keep.t VALUES (1), (2), (3)",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close()
+
+	type started struct {
+		e   *Engine
+		err error
+	}
+	second := make(chan started, 1)
+	go func() {
+		cfg := DefaultConfig()
+		cfg.Lib, cfg.DataDir, cfg.Logger = mustLib(t), dir, testLogger(t)
+		e, err := Start(ctx, cfg)
+		second <- started{e, err}
+	}()
+	select {
+	case s := <-second:
+		if s.e != nil {
+			_ = s.e.Stop(ctx)
+		}
+		t.Fatalf("a second engine on the data of a running one returned (err=%v), want it to wait", s.err)
+	case <-time.After(3 * time.Second):
+	}
+	if err := first.Stop(ctx); err != nil {
+		t.Fatalf("stop the first engine: %v", err)
+	}
+	var s started
+	select {
+	case s = <-second:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the second engine did not start within 90s of the first one's stop")
+	}
+	if s.err != nil {
+		t.Fatalf("second start after the first engine stopped: %v", s.err)
+	}
+	t.Cleanup(func() { _ = s.e.Stop(ctx) })
+	conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{s.e.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM keep.t").Scan(&n); err != nil {
+		t.Fatalf("count through the second engine: %v", err)
+	}
+	if n != 3 {
+		t.Fatalf("rows=%d, want 3", n)
+	}
+}
+
+// TestStartGivesUpOnAHeldLock: an engine that never lets go of the data
+// makes a second start fail within StartTimeout, saying so.
+func TestStartGivesUpOnAHeldLock(t *testing.T) {
+	dir := t.TempDir()
+	mustStart(t, dir)
+	cfg := DefaultConfig()
+	cfg.Lib, cfg.DataDir, cfg.Logger = mustLib(t), dir, testLogger(t)
+	cfg.StartTimeout = 2 * time.Second
+	_, err := Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "still holds") {
+		t.Fatalf("Start on the data of a running engine: err=%v, want one saying another engine holds it", err)
+	}
+}
