@@ -44,10 +44,15 @@ func main() {
 		dur     = flag.Duration("duration", 15*time.Second, "with -single: how long each client count sends")
 		slots   = flag.String("inprocess-slots", "", "with -single: also run the ingest handlers in process with each of these comma-separated MaxConcurrentRequests (e.g. 32,256)")
 		perfOut = flag.String("perf", "", "with -single: record the server with `perf record -g` into this file during the last client count")
+		floor   = flag.Bool("floor", true, "with -single: also run the same clients against a Go HTTP server that only reads the body and answers 202 (the machine's floor), in the same run")
 		shards  = flag.Int("shards", 0, "run the server on a sharded cluster of this many embedded engines (-clickhouse-cluster); 0: the server's own engine")
 	)
 	flag.Parse()
 	log.SetFlags(0)
+	if addr := os.Getenv(envBare); addr != "" {
+		serveBare(addr)
+		return
+	}
 	ctx := context.Background()
 
 	work, err := os.MkdirTemp("", "auditstore-bench-ingest-")
@@ -62,6 +67,9 @@ func main() {
 		res := measureSingle(ctx, work, *seed, counts, *dur, *orgs, *perfOut)
 		if *slots != "" {
 			res = append(res, measureInProcess(ctx, work, *seed, counts, *dur, *orgs, positiveInts("-inprocess-slots", *slots))...)
+		}
+		if *floor {
+			res = append(res, measureBare(counts, *dur)...)
 		}
 		report := renderSingle(res, *dur, *orgs) + probe
 		fmt.Print(report)

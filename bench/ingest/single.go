@@ -34,6 +34,7 @@ type singleResult struct {
 	extra              int             // rows of the run beyond the acknowledged ids (unacknowledged requests that landed)
 	visibleAfter       time.Duration   // from the end of the run until every acknowledged event was visible
 	serverPeak         int64
+	bare               bool // HTTP alone (serveBare): nothing stored to check
 }
 
 // templates are single events as JSON with a placeholder id, encoded
@@ -248,9 +249,12 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 		if r.serverPeak > 0 {
 			rss = fmt.Sprintf("%.0f MB", float64(r.serverPeak)/1e6)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %d | %d | %d | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
-			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, r.storedOnce,
-			r.stored-r.storedOnce, r.acked-r.stored, r.visibleAfter.Round(time.Millisecond), rss)
+		stored := fmt.Sprintf("%d | %d | %d | %s", r.storedOnce, r.stored-r.storedOnce, r.acked-r.stored, r.visibleAfter.Round(time.Millisecond))
+		if r.bare {
+			stored = "— | — | — | —"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
+			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, stored, rss)
 	}
 	return b.String()
 }
