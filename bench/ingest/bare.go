@@ -38,8 +38,9 @@ func serveBare(addr string) {
 }
 
 // measureBare runs the clients of each count against serveBare in a child
-// process for d each.
-func measureBare(counts []int, d time.Duration) []singleResult {
+// process for d each, with bodies from the same generator seed as the
+// store's runs.
+func measureBare(seed uint64, counts []int, d time.Duration) []singleResult {
 	exe, err := os.Executable()
 	if err != nil {
 		log.Fatal(err)
@@ -63,7 +64,7 @@ func measureBare(counts []int, d time.Duration) []singleResult {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t := newTemplates(newGenerator(1), 4096, "bench-bare")
+	t := newTemplates(newGenerator(seed), 4096, "bench-bare")
 	var out []singleResult
 	for _, n := range counts {
 		sampler := benchutil.Sample(cmd.Process.Pid)

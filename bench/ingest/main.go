@@ -69,7 +69,7 @@ func main() {
 			res = append(res, measureInProcess(ctx, work, *seed, counts, *dur, *orgs, positiveInts("-inprocess-slots", *slots))...)
 		}
 		if *floor {
-			res = append(res, measureBare(counts, *dur)...)
+			res = append(res, measureBare(*seed, counts, *dur)...)
 		}
 		report := renderSingle(res, *dur, *orgs) + probe
 		fmt.Print(report)
