@@ -375,6 +375,9 @@ ORDER BY (org_id, shape, kind, day, run, g0, g1, g2)
 TTL least(toDateTime(expires), toDateTime(computed) + INTERVAL 30 DAY) DELETE
 SETTINGS index_granularity = 8192, merge_with_ttl_timeout = 3600;
 
+-- 0014_compress_blocks statement 1
+ALTER TABLE events_local MODIFY SETTING min_compress_block_size = 8192, max_compress_block_size = 65536;
+
 -- Distributed tables
 CREATE OR REPLACE TABLE events AS events_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_local', xxHash64(concat(org_id, ':', toString(id))));
 CREATE OR REPLACE TABLE events_by_key AS events_by_key_local ENGINE = Distributed('auditstore', currentDatabase(), 'events_by_key_local', xxHash64(concat(org_id, ':', toString(id))));
