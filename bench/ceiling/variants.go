@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -62,6 +63,14 @@ func variants(batch int) []variant {
 		variant{name: "every codec -> LZ4 (server default)", ddl: codec("", "", nil)},
 		variant{name: "granules of 10 MiB (index_granularity_bytes default)", ddl: func(t *tableDDL) error {
 			t.setSetting("index_granularity_bytes", "10485760")
+			return nil
+		}},
+		variant{name: "compressed blocks of 64 KiB-1 MiB (ClickHouse's default; 8-64 KiB since 0014)", ddl: func(t *tableDDL) error {
+			if !strings.Contains(t.tail, "min_compress_block_size = ") {
+				return errors.New("the events table no longer sets min_compress_block_size")
+			}
+			t.setSetting("min_compress_block_size", "65536")
+			t.setSetting("max_compress_block_size", "1048576")
 			return nil
 		}},
 		variant{name: "index_granularity 16384", ddl: func(t *tableDDL) error {
