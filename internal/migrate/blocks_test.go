@@ -18,8 +18,8 @@ import (
 // (migration 0014), not the 64 KiB-1 MiB blocks ClickHouse writes by
 // default, in which a small column's block spans many granules. The same
 // events in a twin table with ClickHouse's default block sizes are the
-// baseline: the migrated table must decompress well under its bytes (45 % of them
-// when written).
+// baseline: the migrated table must decompress under 60 % of its bytes
+// (32 % when written: 2.7 MB against 8.5 MB).
 func TestPointReadDecompressesLittle(t *testing.T) {
 	db := chtest.NewDB(t)
 	mustMigrate(t, db)
@@ -34,7 +34,15 @@ func TestPointReadDecompressesLittle(t *testing.T) {
 		}
 		return string(b)
 	}
-	start := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)
+	// 22 hours of events from the first of a month, all in one monthly
+	// partition (a start relative to now would split them over two on a
+	// month's first day, and the bytes logged would differ): this month's
+	// first, or last month's while this month has not had a day yet.
+	now := time.Now().UTC()
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if now.Sub(start) < 24*time.Hour {
+		start = start.AddDate(0, -1, 0)
+	}
 	plan := schema.Plan{Name: "pro", Retention: 90 * 24 * time.Hour}
 	const n = 40000
 	rows := make([]schema.Row, n)
