@@ -77,6 +77,18 @@ func TimelinePage(org string, k Lookup, f schema.Filter, s schema.Sort, limit, o
 	return b.statement(sql)
 }
 
+// fetchSettings are the settings of Fetch's point reads: the engine reads
+// the few granules the keys fall in with plain pread calls instead of
+// handing them to its read thread pool (local_filesystem_read_method's
+// default, pread_threadpool), whose asynchronous reads pay off on long
+// ranges, not on some fifty granules scattered over the table. Measured
+// on an org of 10M events with the page cache dropped before each fetch
+// of a resource timeline's 50 events (30 resources, alternated): p50 251
+// against 309 ms, the slowest 381 against 614 ms, 25 against 28 MB read
+// from disk; from the page cache alike (86 against 90 ms). The setting
+// concerns local disks only; an object-storage disk reads as before.
+const fetchSettings = "SETTINGS local_filesystem_read_method = 'pread'"
+
 // Fetch compiles the events of org with the given (timestamp, id), in the
 // order of s: point reads on the events table's primary key.
 func Fetch(org string, at []schema.Position, s schema.Sort) Statement {
@@ -87,7 +99,7 @@ func Fetch(org string, at []schema.Position, s schema.Sort) Statement {
 	}
 	conds := where(b, org, schema.Filter{})
 	conds = append(conds, "(timestamp, id) IN ("+strings.Join(pairs, ", ")+")")
-	return b.statement(selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(s.Keys()))
+	return b.statement(selectEvents + "\n" + from + "\n" + joinWhere(conds) + "\n" + orderBy(s.Keys()) + "\n" + fetchSettings)
 }
 
 // Timeline compiles, when f is one resource or one actor (and a time
