@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -83,7 +85,15 @@ func open(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		user = "default"
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:            []string{cfg.Addr},
+		Addr: []string{cfg.Addr},
+		DialContext: func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: cfg.DialTimeout}
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &boundedWrites{Conn: c, limit: writeStall}, nil
+		},
 		Auth:            clickhouse.Auth{Database: database, Username: user, Password: cfg.Password},
 		DialTimeout:     cfg.DialTimeout,
 		MaxOpenConns:    cfg.MaxOpenConns,
@@ -98,6 +108,53 @@ func open(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		return nil, fmt.Errorf("connect to clickhouse %s: %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// writeStall bounds each write to a ClickHouse connection. The driver
+// watches a statement's context while it waits for the server and while it
+// sends an INSERT's last block, but not while it sends the blocks before it
+// (the ingest writer sends a batch in several): a server that stops reading
+// (a frozen process, a network that drops packets without a reset) would
+// hold that write until TCP gives up, many minutes later. A healthy server
+// takes a block of a few MB in milliseconds.
+const writeStall = 30 * time.Second
+
+// boundedWrites fails a write that has not gone through after limit, or
+// by the deadline the driver set if that comes first; the driver then
+// closes the connection.
+type boundedWrites struct {
+	net.Conn
+	limit time.Duration
+	set   atomic.Int64 // the driver's write deadline in Unix nanoseconds; 0: none
+}
+
+func (c *boundedWrites) SetDeadline(t time.Time) error {
+	c.remember(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundedWrites) SetWriteDeadline(t time.Time) error {
+	c.remember(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *boundedWrites) remember(t time.Time) {
+	if t.IsZero() {
+		c.set.Store(0)
+	} else {
+		c.set.Store(t.UnixNano())
+	}
+}
+
+func (c *boundedWrites) Write(p []byte) (int, error) {
+	d := time.Now().Add(c.limit)
+	if set := c.set.Load(); set != 0 && set < d.UnixNano() {
+		d = time.Unix(0, set)
+	}
+	if err := c.Conn.SetWriteDeadline(d); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }
 
 // Drop removes a database (tests).
