@@ -94,6 +94,20 @@ func (c *columns) reset() {
 	c.totalBytes = 0
 }
 
+// InsertChunk is the rows the driver encodes and sends at a time within
+// one INSERT. The server gathers the blocks of an INSERT into one block
+// before it writes (insertInto sets min_insert_block_size_rows to the
+// batch's rows), so a batch still makes one part per partition, stored or
+// refused whole under one deduplication token; what changes is the
+// driver's side: it encodes into column buffers that it grows by copying as they
+// fill and starts afresh for every INSERT. Sent whole, a batch of 100,000
+// rows cost the Go side about 10 µs of CPU per row (two thirds of it
+// growing buffers and collecting the garbage); in blocks of 8,192, whose
+// buffers the driver reuses, about 3.4 µs. Measured on 2026-12-03
+// (bench/ceiling, 1M rows, two rounds, load 1.4): the raw insert 1.22x
+// faster; bench/ingest end to end 1.05-1.11x, peak RSS 1.02 GB -> 0.79 GB.
+const InsertChunk = 8192
+
 // insert writes the batch in one INSERT. The deduplication token makes a
 // retry of the same batch (after an ambiguous failure) a no-op in ClickHouse.
 func insert(ctx context.Context, conn Conn, c *columns, token string) error {
@@ -116,23 +130,40 @@ func insertInto(ctx context.Context, conn Conn, sql string, c *columns, token st
 		// sort-and-replace pass buys nothing: without it the same rows
 		// insert 1.23x faster (bench/ceiling, 2026-12-01).
 		"optimize_on_insert": 0,
+		// The rows go in blocks of InsertChunk (see there); the server
+		// gathers blocks until it has this many rows, then writes: the
+		// whole batch, whatever the server's own default, so that it stays
+		// one part per partition, stored or refused as a whole, under one
+		// token.
+		"min_insert_block_size_rows":  c.len(),
+		"min_insert_block_size_bytes": 0,
 	}))
 	b, err := conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	cols := make([]any, 0, len(schema.WriteColumns)+2)
-	cols = append(cols, c.org, c.ts, c.id)
-	for i := range c.str {
-		cols = append(cols, c.str[i])
-	}
-	cols = append(cols, c.received, c.expires, c.hashes, c.node, c.seq)
-	for i, v := range cols {
-		if err := b.Column(i).Append(v); err != nil {
-			_ = b.Abort()
-			// The driver converts the values before sending them: a value it
-			// refuses will be refused again.
-			return &refusedError{fmt.Errorf("append column %d: %w", i, err)}
+	n := c.len()
+	for lo := 0; lo < n; lo += InsertChunk {
+		part := c.slice(lo, min(lo+InsertChunk, n))
+		cols := make([]any, 0, len(schema.WriteColumns)+2)
+		cols = append(cols, part.org, part.ts, part.id)
+		for i := range part.str {
+			cols = append(cols, part.str[i])
+		}
+		cols = append(cols, part.received, part.expires, part.hashes, part.node, part.seq)
+		for i, v := range cols {
+			if err := b.Column(i).Append(v); err != nil {
+				_ = b.Abort()
+				// The driver converts the values before sending them: a value it
+				// refuses will be refused again.
+				return &refusedError{fmt.Errorf("append column %d: %w", i, err)}
+			}
+		}
+		if lo+InsertChunk < n {
+			if err := b.Flush(); err != nil {
+				_ = b.Abort()
+				return fmt.Errorf("insert %d events: %w", n, err)
+			}
 		}
 	}
 	if err := b.Send(); err != nil {
