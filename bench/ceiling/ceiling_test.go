@@ -39,6 +39,9 @@ func TestEveryVariantApplies(t *testing.T) {
 	if err := check(ctx, db.Conn, ddl, vs); err != nil {
 		t.Fatal(err)
 	}
+	// INSERTs of 100 rows sent in blocks of 30, as ingest sends a batch
+	// larger than ingest.InsertChunk.
+	vs = append(vs, variant{name: "in blocks of 30 rows", chunk: 30})
 	cfg := gen.DefaultConfig()
 	cfg.Events, cfg.Orgs, cfg.ResendRate, cfg.End = 300, 5, 0, time.Now().UTC()
 	g, err := gen.New(cfg)

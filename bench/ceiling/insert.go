@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,12 +13,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
+	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/schema"
 )
 
 // block is a batch of rows in columnar form, in schema.WriteColumns order
-// and then the two ingest columns, as the pipeline sends them: encoded
-// before any clock starts, so that every variant times ClickHouse alone.
+// and then the two ingest columns, as the pipeline holds them: built
+// before any clock starts. What the pipeline pays from there on (the
+// driver's conversion and encoding, sending, ClickHouse's insert) is timed.
 type block []any
 
 // columnsOf turns rows into one block, column by column, from
@@ -107,10 +111,12 @@ func insertColumns(hashes bool) []string {
 }
 
 // baseSettings are the pipeline's insert settings (ingest/writer.go): a
-// deduplication token per batch, views completed on a retry.
-func baseSettings(token string) map[string]string {
+// deduplication token per batch, views completed on a retry, no
+// sort-and-replace pass, the batch's blocks gathered into one.
+func baseSettings(token string, rows int) map[string]string {
 	return map[string]string{"insert_deduplicate": "1", "insert_deduplication_token": token,
-		"deduplicate_blocks_in_dependent_materialized_views": "1"}
+		"deduplicate_blocks_in_dependent_materialized_views": "1", "optimize_on_insert": "0",
+		"min_insert_block_size_rows": strconv.Itoa(rows), "min_insert_block_size_bytes": "0"}
 }
 
 // insertAll inserts every row of all in INSERTs of batch rows into table
@@ -138,7 +144,7 @@ func insertAll(ctx context.Context, conn driver.Conn, table string, all block, r
 					b = append(b[:hashAt:hashAt], b[hashAt+1:]...)
 				}
 				set := clickhouse.Settings{}
-				for k, val := range baseSettings(fmt.Sprintf("%s-%d", tag, lo)) {
+				for k, val := range baseSettings(fmt.Sprintf("%s-%d", tag, lo), b.rows()) {
 					set[k] = val
 				}
 				for k, val := range v.settings {
@@ -148,7 +154,7 @@ func insertAll(ctx context.Context, conn driver.Conn, table string, all block, r
 						set[k] = val
 					}
 				}
-				if err := send(clickhouse.Context(ctx, clickhouse.WithSettings(set)), conn, sql, b); err != nil {
+				if err := send(clickhouse.Context(ctx, clickhouse.WithSettings(set)), conn, sql, b, v.chunk); err != nil {
 					errs <- err
 					return
 				}
@@ -176,15 +182,33 @@ feed:
 	return el, err
 }
 
-func send(ctx context.Context, conn driver.Conn, sql string, b block) error {
+// send inserts b in one INSERT, in blocks of chunk rows as ingest's
+// writer sends a batch (0: ingest.InsertChunk; -1: one block).
+func send(ctx context.Context, conn driver.Conn, sql string, b block, chunk int) error {
 	batch, err := conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	for i, c := range b {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("append column %d: %w", i, err)
+	n := b.rows()
+	switch {
+	case chunk == 0:
+		chunk = ingest.InsertChunk
+	case chunk < 0:
+		chunk = n
+	}
+	for lo := 0; lo < n; lo += chunk {
+		part := b.slice(lo, min(lo+chunk, n))
+		for i, c := range part {
+			if err := batch.Column(i).Append(c); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("append column %d: %w", i, err)
+			}
+		}
+		if lo+chunk < n {
+			if err := batch.Flush(); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("send block: %w", err)
+			}
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -192,3 +216,6 @@ func send(ctx context.Context, conn driver.Conn, sql string, b block) error {
 	}
 	return nil
 }
+
+// rows is the number of rows in b.
+func (b block) rows() int { return reflect.ValueOf(b[0]).Len() }

@@ -24,12 +24,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/auditstore/auditstore/bench/gen"
 	"github.com/auditstore/auditstore/bench/internal/benchutil"
+	"github.com/auditstore/auditstore/ingest"
 	"github.com/auditstore/auditstore/internal/chconn"
 	"github.com/auditstore/auditstore/schema"
 )
@@ -127,10 +129,13 @@ func main() {
 		"load average %s before, %s after.\n\n", *events, *rounds, *batch, benchutil.Machine(), serverVersion(ctx, conn), load0, load1)
 	fmt.Fprintf(&rep, "Each variant: %d rows of %d orgs (bench/gen, 90 days, in time order), encoded in columns before the clock "+
 		"starts (metadata hashes included: they cost the writer %s per event in Go, not timed here), inserted into a fresh table "+
-		"by columnar INSERTs over the native protocol, one after another unless said otherwise. Interleaved rounds; rate is the "+
-		"median over rounds, ratio the median of each round's rate / the baseline's in the same round. Bytes: the events table's "+
+		"by columnar INSERTs over the native protocol, one after another unless said otherwise, each sent in blocks of %d rows "+
+		"as the pipeline sends them. Interleaved rounds; rate is the "+
+		"median over rounds, ratio the median of each round's rate / the baseline's in the same round. CPU: this process "+
+		"(the driver's conversion and encoding) and the engine's threads (its user + system time, merges during the load included), "+
+		"and how long the engine's INSERTs waited for this process's blocks, per row, medians over rounds. Bytes: the events table's "+
 		"active parts (+ events_by_key's) right after the load and after OPTIMIZE FINAL, in the last round.\n\n",
-		*events, *orgs, hashCost)
+		*events, *orgs, hashCost, ingest.InsertChunk)
 	renderTable(&rep, vs, res)
 	if *buys {
 		if err := buysTable(ctx, conn, &rep, rows, samp, *batch, g, gcfg.End, vs, res); err != nil {
@@ -198,6 +203,29 @@ type result struct {
 	restBytes, restByKey uint64 // after OPTIMIZE FINAL (last round only)
 	rows, byKeyRows      uint64 // after the load
 	indexes              uint64 // skip indexes of the variant's table
+	// Where the two cores went during the insert: this process (the
+	// driver's conversion and encoding), the engine's threads (user +
+	// system time, its ProfileEvents, merges included), and how long the
+	// engine's INSERTs waited to receive blocks from this process.
+	clientCPU, engineCPU, engineWait time.Duration
+}
+
+// engineCounters reads the server's cumulative CPU time and its INSERTs'
+// wait for the client's data.
+func engineCounters(ctx context.Context, conn driver.Conn) (cpu, wait time.Duration, err error) {
+	var user, sys, recv uint64
+	err = conn.QueryRow(ctx, "SELECT sumIf(value, event = 'UserTimeMicroseconds'), sumIf(value, event = 'SystemTimeMicroseconds'), "+
+		"sumIf(value, event = 'NetworkReceiveElapsedMicroseconds') FROM system.events").Scan(&user, &sys, &recv)
+	return time.Duration(user+sys) * time.Microsecond, time.Duration(recv) * time.Microsecond, err
+}
+
+// processCPU is this process's user + system time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runVariant creates v's tables afresh, inserts every row and measures.
@@ -232,11 +260,21 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	if v.batch > 0 {
 		batch = v.batch
 	}
+	cpu0, wait0, err := engineCounters(ctx, conn)
+	if err != nil {
+		return result{}, err
+	}
+	client0 := processCPU()
 	el, err := insertAll(ctx, conn, benchDB+"."+name, all, rows, batch, max(1, v.writers), v, fmt.Sprintf("ceiling-%d", round))
 	if err != nil {
 		return result{}, err
 	}
-	x := result{elapsed: el, rate: float64(rows) / el.Seconds()}
+	x := result{elapsed: el, rate: float64(rows) / el.Seconds(), clientCPU: processCPU() - client0}
+	cpu1, wait1, err := engineCounters(ctx, conn)
+	if err != nil {
+		return result{}, err
+	}
+	x.engineCPU, x.engineWait = cpu1-cpu0, wait1-wait0
 	x.bytes, x.rows = tableBytes(ctx, conn, name)
 	x.byKeyBytes, x.byKeyRows = tableBytes(ctx, conn, name+"_bk")
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.data_skipping_indices WHERE database = ? AND table = ?", benchDB, name).

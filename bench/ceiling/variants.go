@@ -22,6 +22,9 @@ type variant struct {
 	batch int
 	// writers is the number of concurrent INSERTs; 0 means 1.
 	writers int
+	// chunk sends each INSERT's rows in blocks of this many rows; 0 keeps
+	// the pipeline's (ingest.InsertChunk), -1 sends each INSERT as one block.
+	chunk int
 	// settings are added to (or, with an empty value, removed from) the
 	// insert's settings; each must be known to the server.
 	settings map[string]string
@@ -89,10 +92,12 @@ func variants(batch int) []variant {
 		variant{name: "metadata_hashes by the column's DEFAULT (ClickHouse computes)", noHashes: true},
 		variant{name: "insert_deduplicate = 0 (no token)", settings: map[string]string{"insert_deduplicate": "0", "insert_deduplication_token": "",
 			"deduplicate_blocks_in_dependent_materialized_views": ""}},
-		variant{name: "optimize_on_insert = 0", settings: map[string]string{"optimize_on_insert": "0"}},
+		variant{name: "optimize_on_insert = 1 (as before 2026-12-01)", settings: map[string]string{"optimize_on_insert": "1"}},
 		variant{name: "materialize_skip_indexes_on_insert = 0", settings: map[string]string{"materialize_skip_indexes_on_insert": "0"}},
 		variant{name: "parallel_view_processing = 1", settings: map[string]string{"parallel_view_processing": "1"}},
 		variant{name: "2 concurrent INSERTs", writers: 2},
+		variant{name: "each INSERT sent as one block (as before 2026-12-03)", chunk: -1},
+		variant{name: "sent in blocks of 32,768 rows", chunk: 32768},
 	)
 	for _, b := range []int{batch / 10, batch / 2, batch * 2, batch * 5} {
 		if b > 0 && b != batch {
