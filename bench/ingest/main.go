@@ -19,6 +19,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,6 +180,13 @@ func renderReport(r serverResult, viaClient *clientResult, ceiling float64, even
 		fmt.Fprintf(&b, "| peak RSS, embedded ClickHouse | not sampled with -shards (the engines run beside the server) |\n")
 	}
 	fmt.Fprintf(&b, "| non-202 answers | %d |\n", r.failures)
+	if shards == 0 {
+		us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+		total := us(r.serverCPU) + us(r.engineCPU) + us(r.loadCPU)
+		fmt.Fprintf(&b, "| CPU per event, first request to visible: server / engine / load generator | %.1f / %.1f / %.1f µs "+
+			"(%.1f in all: %d cores would serve at most %.0f events/s) |\n",
+			us(r.serverCPU), us(r.engineCPU), us(r.loadCPU), total, runtime.NumCPU(), float64(runtime.NumCPU())*1e6/total)
+	}
 	if c := viaClient; c != nil {
 		crate := float64(events) / c.visible.Seconds()
 		fmt.Fprintf(&b, "\nThe same events through the Go client (`client.Producer.Send` from %d goroutines, one producer per org, batches of %d, %s), on a fresh server:\n\n", clients, batch, c.compression)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -23,6 +24,18 @@ type serverResult struct {
 	latencies              []time.Duration
 	serverPeak, enginePeak int64
 	failures               int64
+	// CPU time from the first request until every event was visible: the
+	// server, its embedded engine (0 with -shards) and this load generator.
+	serverCPU, engineCPU, loadCPU time.Duration
+}
+
+// selfCPU is this process's user + system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func measureServer(ctx context.Context, work string, bodies [][]byte, events, clients, orgs, shards int) serverResult {
@@ -63,6 +76,11 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 	latencies := make([][]time.Duration, clients)
 	var failures atomic.Int64
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	enginePID := 0
+	if shards == 0 {
+		enginePID = srv.EnginePID()
+	}
+	serverCPU0, engineCPU0, loadCPU0 := benchutil.CPUTime(srv.PID()), benchutil.CPUTime(enginePID), selfCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -104,6 +122,10 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.visible = time.Since(start)
+	res.serverCPU, res.loadCPU = benchutil.CPUTime(srv.PID())-serverCPU0, selfCPU()-loadCPU0
+	if enginePID != 0 {
+		res.engineCPU = benchutil.CPUTime(enginePID) - engineCPU0
+	}
 	res.serverPeak, res.enginePeak = server.Stop(), engine.Stop()
 	for _, l := range latencies {
 		res.latencies = append(res.latencies, l...)

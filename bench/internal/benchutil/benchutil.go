@@ -74,6 +74,26 @@ func RSS(pid int) int64 {
 	return 0
 }
 
+// CPUTime returns the user + system CPU time a process (all its threads)
+// has used so far, from /proc/PID/stat in clock ticks of 10 ms (Linux's
+// USER_HZ on every architecture Go supports); 0 if it is gone.
+func CPUTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces, inside
+	// parentheses): state, ppid, ... utime (14th of the line) and stime.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 // Sampler records the peak RSS of a process until Stop.
 type Sampler struct {
 	peak int64
