@@ -3,7 +3,6 @@ package schema
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"strconv"
 	"unsafe"
@@ -120,7 +119,7 @@ func leafHash(buf *[]byte, v []byte, path ...[]byte) (uint64, bool) {
 		return hashLeaf(buf, KindBool, MetadataBool(c == 't'), path...), true
 	case c == '-' || (c >= '0' && c <= '9'):
 		f, err := strconv.ParseFloat(string(v), 64)
-		if err != nil || !json.Valid(v) || !fitsJSONType(v) {
+		if err != nil || !validJSON(v) || !fitsJSONType(v) {
 			return 0, false
 		}
 		return hashLeaf(buf, KindNumber, MetadataNumber(f), path...), true

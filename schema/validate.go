@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -391,7 +390,7 @@ func (c *checker) checkMetadata(field string, v []byte, lim Limits) bool {
 		}
 		i++
 	}
-	if !json.Valid(v) {
+	if !validJSON(v) {
 		c.add(field, "json", "malformed JSON object")
 		return false
 	}
