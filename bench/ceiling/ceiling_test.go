@@ -17,8 +17,8 @@ import (
 // TestEveryVariantApplies derives every variant from the migrated schema
 // of a fresh database, creates its tables and inserts the same rows: each
 // variant still applies to today's schema (an index or codec it changes
-// is there), stores every row, feeds the lookup table unless it leaves the
-// view out, and has the skip indexes it should.
+// is there), stores every row, feeds the lookup table and the hour counts
+// unless it leaves their view out, and has the skip indexes it should.
 func TestEveryVariantApplies(t *testing.T) {
 	db := chtest.NewDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -67,6 +67,9 @@ func TestEveryVariantApplies(t *testing.T) {
 		}
 		if wantByKey := !v.noView; (x.byKeyRows > 0) != wantByKey {
 			t.Errorf("%s: events_by_key rows=%d, want some: %v", v.name, x.byKeyRows, wantByKey)
+		}
+		if wantHours := !v.noHours; (x.hourRows > 0) != wantHours {
+			t.Errorf("%s: event_hours rows=%d, want some: %v", v.name, x.hourRows, wantHours)
 		}
 		switch {
 		case v.index != "" && x.indexes != baseIndexes-1:

@@ -18,12 +18,14 @@ type tableDDL struct {
 }
 
 // schemaDDL is what every variant starts from: the events table, and the
-// lookup table and materialized view that every insert into it feeds.
+// tables and materialized views that every insert into it feeds.
 type schemaDDL struct {
-	db     string // the migrated database the statements name
-	events tableDDL
-	byKey  string // CREATE TABLE db.events_by_key ...
-	view   string // CREATE MATERIALIZED VIEW db.events_by_key_mv TO db.events_by_key ... FROM db.events ...
+	db        string // the migrated database the statements name
+	events    tableDDL
+	byKey     string // CREATE TABLE db.events_by_key ...
+	view      string // CREATE MATERIALIZED VIEW db.events_by_key_mv TO db.events_by_key ... FROM db.events ...
+	hours     string // CREATE TABLE db.event_hours ... (migration 0012)
+	hoursView string // CREATE MATERIALIZED VIEW db.event_hours_mv TO db.event_hours ... FROM db.events ...
 }
 
 // readDDL reads the migrated database's statements.
@@ -48,6 +50,12 @@ func readDDL(ctx context.Context, conn driver.Conn, db string) (schemaDDL, error
 		return schemaDDL{}, err
 	}
 	if d.view, err = show("events_by_key_mv"); err != nil {
+		return schemaDDL{}, err
+	}
+	if d.hours, err = show("event_hours"); err != nil {
+		return schemaDDL{}, err
+	}
+	if d.hoursView, err = show("event_hours_mv"); err != nil {
 		return schemaDDL{}, err
 	}
 	return d, nil
@@ -161,6 +169,8 @@ func renamer(from, to, name string) *strings.Replacer {
 	return strings.NewReplacer(
 		from+".events_by_key_mv", to+"."+name+"_mv",
 		from+".events_by_key", to+"."+name+"_bk",
+		from+".event_hours_mv", to+"."+name+"_hmv",
+		from+".event_hours", to+"."+name+"_hr",
 		from+".events", to+"."+name,
 	)
 }

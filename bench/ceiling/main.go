@@ -128,12 +128,12 @@ func main() {
 	fmt.Fprintf(&rep, "\n## Ingest ceiling A/B\n\n`go run ./bench/ceiling -events %d -rounds %d -batch %d` on %s, ClickHouse %s; "+
 		"load average %s before, %s after.\n\n", *events, *rounds, *batch, benchutil.Machine(), serverVersion(ctx, conn), load0, load1)
 	fmt.Fprintf(&rep, "Each variant: %d rows of %d orgs (bench/gen, 90 days, in time order), encoded in columns before the clock "+
-		"starts (metadata hashes included: they cost the writer %s per event in Go, not timed here), inserted into a fresh table "+
+		"starts (metadata hashes included: they cost the writer %s per event in Go, not timed here), inserted into a fresh table (with events_by_key and event_hours and their views) "+
 		"by columnar INSERTs over the native protocol, one after another unless said otherwise, each sent in blocks of %d rows "+
 		"as the pipeline sends them. Interleaved rounds; rate is the "+
 		"median over rounds, ratio the median of each round's rate / the baseline's in the same round. CPU: this process "+
 		"(the driver's conversion and encoding) and the engine's threads (its user + system time, merges during the load included), "+
-		"and how long the engine's INSERTs waited for this process's blocks, per row, medians over rounds. Bytes: the events table's "+
+		"per row, medians over rounds. Bytes: the events table's "+
 		"active parts (+ events_by_key's) right after the load and after OPTIMIZE FINAL, in the last round.\n\n",
 		*events, *orgs, hashCost, ingest.InsertChunk)
 	renderTable(&rep, vs, res)
@@ -202,21 +202,20 @@ type result struct {
 	bytes, byKeyBytes    uint64 // after the load
 	restBytes, restByKey uint64 // after OPTIMIZE FINAL (last round only)
 	rows, byKeyRows      uint64 // after the load
+	hourRows             uint64 // event_hours' rows after the load
 	indexes              uint64 // skip indexes of the variant's table
 	// Where the two cores went during the insert: this process (the
-	// driver's conversion and encoding), the engine's threads (user +
-	// system time, its ProfileEvents, merges included), and how long the
-	// engine's INSERTs waited to receive blocks from this process.
-	clientCPU, engineCPU, engineWait time.Duration
+	// driver's conversion and encoding) and the engine's threads (user +
+	// system time, its ProfileEvents, merges included).
+	clientCPU, engineCPU time.Duration
 }
 
-// engineCounters reads the server's cumulative CPU time and its INSERTs'
-// wait for the client's data.
-func engineCounters(ctx context.Context, conn driver.Conn) (cpu, wait time.Duration, err error) {
-	var user, sys, recv uint64
-	err = conn.QueryRow(ctx, "SELECT sumIf(value, event = 'UserTimeMicroseconds'), sumIf(value, event = 'SystemTimeMicroseconds'), "+
-		"sumIf(value, event = 'NetworkReceiveElapsedMicroseconds') FROM system.events").Scan(&user, &sys, &recv)
-	return time.Duration(user+sys) * time.Microsecond, time.Duration(recv) * time.Microsecond, err
+// engineCPU reads the server's cumulative CPU time.
+func engineCPU(ctx context.Context, conn driver.Conn) (time.Duration, error) {
+	var user, sys uint64
+	err := conn.QueryRow(ctx, "SELECT sumIf(value, event = 'UserTimeMicroseconds'), sumIf(value, event = 'SystemTimeMicroseconds') "+
+		"FROM system.events").Scan(&user, &sys)
+	return time.Duration(user+sys) * time.Microsecond, err
 }
 
 // processCPU is this process's user + system time so far.
@@ -239,8 +238,9 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 		}
 	}
 	drop := func() {
-		for _, s := range []string{"DROP VIEW IF EXISTS " + benchDB + "." + name + "_mv", "DROP TABLE IF EXISTS " + benchDB + "." + name,
-			"DROP TABLE IF EXISTS " + benchDB + "." + name + "_bk"} {
+		for _, s := range []string{"DROP VIEW IF EXISTS " + benchDB + "." + name + "_mv", "DROP VIEW IF EXISTS " + benchDB + "." + name + "_hmv",
+			"DROP TABLE IF EXISTS " + benchDB + "." + name, "DROP TABLE IF EXISTS " + benchDB + "." + name + "_bk",
+			"DROP TABLE IF EXISTS " + benchDB + "." + name + "_hr"} {
 			if err := conn.Exec(ctx, s+" SYNC"); err != nil {
 				log.Fatalf("%s: %v", s, err)
 			}
@@ -248,9 +248,12 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	}
 	drop()
 	defer drop()
-	stmts := []string{t.create(benchDB, name), rn.Replace(ddl.byKey)}
+	stmts := []string{t.create(benchDB, name), rn.Replace(ddl.byKey), rn.Replace(ddl.hours)}
 	if !v.noView {
 		stmts = append(stmts, rn.Replace(ddl.view))
+	}
+	if !v.noHours {
+		stmts = append(stmts, rn.Replace(ddl.hoursView))
 	}
 	for _, s := range stmts {
 		if err := conn.Exec(ctx, s); err != nil {
@@ -260,7 +263,7 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	if v.batch > 0 {
 		batch = v.batch
 	}
-	cpu0, wait0, err := engineCounters(ctx, conn)
+	cpu0, err := engineCPU(ctx, conn)
 	if err != nil {
 		return result{}, err
 	}
@@ -270,13 +273,14 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 		return result{}, err
 	}
 	x := result{elapsed: el, rate: float64(rows) / el.Seconds(), clientCPU: processCPU() - client0}
-	cpu1, wait1, err := engineCounters(ctx, conn)
+	cpu1, err := engineCPU(ctx, conn)
 	if err != nil {
 		return result{}, err
 	}
-	x.engineCPU, x.engineWait = cpu1-cpu0, wait1-wait0
+	x.engineCPU = cpu1 - cpu0
 	x.bytes, x.rows = tableBytes(ctx, conn, name)
 	x.byKeyBytes, x.byKeyRows = tableBytes(ctx, conn, name+"_bk")
+	_, x.hourRows = tableBytes(ctx, conn, name+"_hr")
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.data_skipping_indices WHERE database = ? AND table = ?", benchDB, name).
 		Scan(&x.indexes); err != nil {
 		return result{}, err

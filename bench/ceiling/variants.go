@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -13,8 +14,9 @@ type variant struct {
 	name string
 	// ddl changes the events table; nil keeps it.
 	ddl func(t *tableDDL) error
-	// noView leaves out the lookup table's materialized view.
-	noView bool
+	// noView leaves out the lookup table's materialized view; noHours the
+	// hour counts' (event_hours_mv).
+	noView, noHours bool
 	// noHashes leaves metadata_hashes out of the INSERT (the column's
 	// DEFAULT, if the table still has it, computes it in ClickHouse).
 	noHashes bool
@@ -57,6 +59,7 @@ func variants(batch int) []variant {
 	}})
 	vs = append(vs,
 		variant{name: "without the events_by_key view", noView: true},
+		variant{name: "without the event_hours view", noHours: true},
 		variant{name: "metadata ZSTD(3) -> ZSTD(1)", ddl: codec("ZSTD(3)", "ZSTD(1)", metadataColumns)},
 		variant{name: "metadata ZSTD(3) -> LZ4", ddl: codec("ZSTD(3)", "LZ4", metadataColumns)},
 		variant{name: "other ZSTD(1) columns (not times) -> LZ4", ddl: codec("ZSTD(1)", "LZ4", func(c string) bool {
@@ -74,6 +77,10 @@ func variants(batch int) []variant {
 			}
 			t.setSetting("min_compress_block_size", "65536")
 			t.setSetting("max_compress_block_size", "1048576")
+			return nil
+		}},
+		variant{name: "parts under 2 batches Compact (min_rows_for_wide_part = 2 x -batch)", ddl: func(t *tableDDL) error {
+			t.setSetting("min_rows_for_wide_part", strconv.Itoa(2*batch))
 			return nil
 		}},
 		variant{name: "index_granularity 16384", ddl: func(t *tableDDL) error {
