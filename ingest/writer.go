@@ -98,14 +98,13 @@ func (c *columns) reset() {
 // one INSERT. The server gathers the blocks of an INSERT into one block
 // before it writes (insertInto sets min_insert_block_size_rows to the
 // batch's rows), so a batch still makes one part per partition, stored or
-// refused whole under one deduplication token; what changes is the
-// driver's side: it encodes into column buffers that it grows by copying as they
-// fill and starts afresh for every INSERT. Sent whole, a batch of 100,000
-// rows cost the Go side about 10 µs of CPU per row (two thirds of it
-// growing buffers and collecting the garbage); in blocks of 8,192, whose
-// buffers the driver reuses, about 3.4 µs. Measured on 2026-12-03
-// (bench/ceiling, 1M rows, two rounds, load 1.4): the raw insert 1.22x
-// faster; bench/ingest end to end 1.05-1.11x, peak RSS 1.02 GB -> 0.79 GB.
+// refused whole under one deduplication token. What changes is the
+// driver's side: it encodes into column buffers that it grows by copying
+// as they fill and starts afresh for every INSERT. Sent whole, a batch of
+// 100,000 rows cost the driver 5.8 µs of CPU per row, most of it growing
+// buffers and collecting the garbage; in blocks of 8,192, whose buffers it
+// reuses, 3.4 µs, and the raw insert ran 1.18x faster (bench/ceiling,
+// 2026-12-03; bench/README, "Ingest ceiling A/B").
 const InsertChunk = 8192
 
 // insert writes the batch in one INSERT. The deduplication token makes a

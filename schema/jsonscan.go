@@ -12,8 +12,8 @@ import (
 // nested values iteratively (no recursion, so any nesting depth is safe).
 // Values are validated by whoever consumes them: strings by scanString
 // (control characters, escapes, UTF-16 surrogates), metadata by a walk plus
-// json.Valid. Values of unknown members are never validated: the event is
-// rejected anyway.
+// validJSON (jsonvalid.go). Values of unknown members are never
+// validated: the event is rejected anyway.
 
 // scanError is a syntax problem found by the scanner. code is "json", or
 // "utf8" for an escape that does not encode valid Unicode.
