@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,5 +83,48 @@ func TestWriteBoundKeepsTheDriversEarlierDeadline(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, srv2) }()
 	if err := writeWithin(c2, 8<<20, 10*time.Second); err != nil {
 		t.Fatalf("write to a reading peer after the deadline was cleared: %v", err)
+	}
+}
+
+// TestClosedPeerIsSeenThroughTheWrapper: the driver finds a pooled
+// connection that the server closed (a restarted ClickHouse) by reading the
+// socket without blocking through syscall.Conn; the wrapper must let it,
+// or the next statement fails on the dead connection.
+func TestClosedPeerIsSeenThroughTheWrapper(t *testing.T) {
+	c, srv := tcpPair(t, time.Hour)
+	var conn net.Conn = c
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		t.Fatal("the wrapped connection does not expose its socket (syscall.Conn)")
+	}
+	probe := func() (n int, err error) {
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			var b [1]byte
+			n, rerr = syscall.Read(int(fd), b[:])
+			return true
+		}); err != nil {
+			return 0, err
+		}
+		return n, rerr
+	}
+	if _, err := probe(); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("probe of an open, idle connection: %v, want EAGAIN", err)
+	}
+	srv.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := probe()
+		if n == 0 && err == nil {
+			return // end of stream: the driver drops the connection
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe after the peer closed: n=%d err=%v, want end of stream", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -144,6 +145,18 @@ func (c *boundedWrites) remember(t time.Time) {
 	} else {
 		c.set.Store(t.UnixNano())
 	}
+}
+
+// SyscallConn exposes the socket: before reusing a pooled connection the
+// driver reads from it without blocking to find one the server has closed
+// (a restarted ClickHouse), and skips that check for a connection without
+// it.
+func (c *boundedWrites) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("chconn: the connection has no file descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *boundedWrites) Write(p []byte) (int, error) {
