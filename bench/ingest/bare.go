@@ -68,7 +68,7 @@ func measureBare(seed uint64, counts []int, d time.Duration) []singleResult {
 	var out []singleResult
 	for _, n := range counts {
 		sampler := benchutil.Sample(cmd.Process.Pid)
-		r := runSingle("http://"+addr, []string{"none"}, t, n, d)
+		r := cpuDuring(cmd.Process.Pid, 0, func() singleRun { return runSingle("http://"+addr, []string{"none"}, t, n, d) })
 		r.serverPeak = sampler.Stop()
 		r.setup = "HTTP alone (floor: reads the body, answers 202)"
 		r.bare = true

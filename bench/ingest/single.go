@@ -35,6 +35,21 @@ type singleResult struct {
 	visibleAfter       time.Duration   // from the end of the run until every acknowledged event was visible
 	serverPeak         int64
 	bare               bool // HTTP alone (serveBare): nothing stored to check
+	// CPU time during the run: the server (or the bare HTTP server), its
+	// embedded engine (0 for the bare one) and this load generator.
+	serverCPU, engineCPU, loadCPU time.Duration
+}
+
+// cpuDuring runs f and adds to r the CPU time that server, engine (0: none)
+// and this process spent meanwhile.
+func cpuDuring(server, engine int, f func() singleRun) singleRun {
+	s0, e0, l0 := benchutil.CPUTime(server), benchutil.CPUTime(engine), selfCPU()
+	r := f()
+	r.serverCPU, r.loadCPU = benchutil.CPUTime(server)-s0, selfCPU()-l0
+	if engine != 0 {
+		r.engineCPU = benchutil.CPUTime(engine) - e0
+	}
+	return r
 }
 
 // templates are single events as JSON with a placeholder id, encoded
@@ -99,7 +114,7 @@ func measureSingle(ctx context.Context, work string, seed uint64, counts []int, 
 			perf = startPerf(perfOut, srv.PID())
 		}
 		sampler := benchutil.Sample(srv.PID())
-		r := runSingle(srv.Base, keys, t, n, d)
+		r := cpuDuring(srv.PID(), srv.EnginePID(), func() singleRun { return runSingle(srv.Base, keys, t, n, d) })
 		r.serverPeak = sampler.Stop()
 		r.setup = "server binary"
 		if perf != nil {
@@ -239,7 +254,8 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 	fmt.Fprintf(&b, "\n## One event per request\n\nMachine: %s; load average %s at the end. Each row: N clients, each POSTing one JSON event "+
 		"(about 730 bytes) per request over keep-alive, for %s, to one server (%d orgs, an ingest key each); the load generator runs on "+
 		"the same machine. Stored: the acknowledged ids found in ClickHouse exactly once.\n\n", benchutil.Machine(), benchutil.LoadAverage(), d, orgs)
-	fmt.Fprintf(&b, "| server | clients | requests/s (202) | p50 | p99 | max | non-202 / errors | acknowledged | stored once | stored twice or more | missing | visible after the run | peak RSS, server |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| server | clients | requests/s (202) | p50 | p99 | max | non-202 / errors | acknowledged | stored once | stored twice or more | missing | visible after the run | peak RSS, server "+
+		"| CPU µs per request: server / engine / load generator |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		max := time.Duration(0)
 		if len(r.latencies) > 0 {
@@ -253,8 +269,13 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 		if r.bare {
 			stored = "— | — | — | —"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
-			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, stored, rss)
+		cpu := "—"
+		if r.acked > 0 && r.serverCPU > 0 {
+			us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.acked) }
+			cpu = fmt.Sprintf("%.0f / %.0f / %.0f", us(r.serverCPU), us(r.engineCPU), us(r.loadCPU))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
+			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, stored, rss, cpu)
 	}
 	return b.String()
 }
