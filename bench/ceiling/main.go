@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -218,15 +217,6 @@ func engineCPU(ctx context.Context, conn driver.Conn) (time.Duration, error) {
 	return time.Duration(user+sys) * time.Microsecond, err
 }
 
-// processCPU is this process's user + system time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // runVariant creates v's tables afresh, inserts every row and measures.
 func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant, all block, rows, batch, round int, last bool) (result, error) {
 	name := fmt.Sprintf("v%d", round)
@@ -267,12 +257,12 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	if err != nil {
 		return result{}, err
 	}
-	client0 := processCPU()
+	client0 := benchutil.SelfCPU()
 	el, err := insertAll(ctx, conn, benchDB+"."+name, all, rows, batch, max(1, v.writers), v, fmt.Sprintf("ceiling-%d", round))
 	if err != nil {
 		return result{}, err
 	}
-	x := result{elapsed: el, rate: float64(rows) / el.Seconds(), clientCPU: processCPU() - client0}
+	x := result{elapsed: el, rate: float64(rows) / el.Seconds(), clientCPU: benchutil.SelfCPU() - client0}
 	cpu1, err := engineCPU(ctx, conn)
 	if err != nil {
 		return result{}, err

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,15 +26,6 @@ type serverResult struct {
 	// CPU time from the first request until every event was visible: the
 	// server, its embedded engine (0 with -shards) and this load generator.
 	serverCPU, engineCPU, loadCPU time.Duration
-}
-
-// selfCPU is this process's user + system time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func measureServer(ctx context.Context, work string, bodies [][]byte, events, clients, orgs, shards int) serverResult {
@@ -80,7 +70,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 	if shards == 0 {
 		enginePID = srv.EnginePID()
 	}
-	serverCPU0, engineCPU0, loadCPU0 := benchutil.CPUTime(srv.PID()), benchutil.CPUTime(enginePID), selfCPU()
+	serverCPU0, engineCPU0, loadCPU0 := benchutil.CPUTime(srv.PID()), benchutil.CPUTime(enginePID), benchutil.SelfCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -122,7 +112,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.visible = time.Since(start)
-	res.serverCPU, res.loadCPU = benchutil.CPUTime(srv.PID())-serverCPU0, selfCPU()-loadCPU0
+	res.serverCPU, res.loadCPU = benchutil.CPUTime(srv.PID())-serverCPU0, benchutil.SelfCPU()-loadCPU0
 	if enginePID != 0 {
 		res.engineCPU = benchutil.CPUTime(enginePID) - engineCPU0
 	}

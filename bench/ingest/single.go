@@ -43,9 +43,9 @@ type singleResult struct {
 // cpuDuring runs f and adds to r the CPU time that server, engine (0: none)
 // and this process spent meanwhile.
 func cpuDuring(server, engine int, f func() singleRun) singleRun {
-	s0, e0, l0 := benchutil.CPUTime(server), benchutil.CPUTime(engine), selfCPU()
+	s0, e0, l0 := benchutil.CPUTime(server), benchutil.CPUTime(engine), benchutil.SelfCPU()
 	r := f()
-	r.serverCPU, r.loadCPU = benchutil.CPUTime(server)-s0, selfCPU()-l0
+	r.serverCPU, r.loadCPU = benchutil.CPUTime(server)-s0, benchutil.SelfCPU()-l0
 	if engine != 0 {
 		r.engineCPU = benchutil.CPUTime(engine) - e0
 	}

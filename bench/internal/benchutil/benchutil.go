@@ -94,6 +94,15 @@ func CPUTime(pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
+// SelfCPU is this process's user + system CPU time so far.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // Sampler records the peak RSS of a process until Stop.
 type Sampler struct {
 	peak int64
