@@ -70,7 +70,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 	if shards == 0 {
 		enginePID = srv.EnginePID()
 	}
-	serverCPU0, engineCPU0, loadCPU0 := benchutil.CPUTime(srv.PID()), benchutil.CPUTime(enginePID), benchutil.SelfCPU()
+	cpu := markCPU(srv.PID(), enginePID)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -112,10 +112,7 @@ func measureServer(ctx context.Context, work string, bodies [][]byte, events, cl
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.visible = time.Since(start)
-	res.serverCPU, res.loadCPU = benchutil.CPUTime(srv.PID())-serverCPU0, benchutil.SelfCPU()-loadCPU0
-	if enginePID != 0 {
-		res.engineCPU = benchutil.CPUTime(enginePID) - engineCPU0
-	}
+	res.serverCPU, res.engineCPU, res.loadCPU = cpu.since()
 	res.serverPeak, res.enginePeak = server.Stop(), engine.Stop()
 	for _, l := range latencies {
 		res.latencies = append(res.latencies, l...)

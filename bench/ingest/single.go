@@ -40,15 +40,36 @@ type singleResult struct {
 	serverCPU, engineCPU, loadCPU time.Duration
 }
 
-// cpuDuring runs f and adds to r the CPU time that server, engine (0: none)
-// and this process spent meanwhile.
-func cpuDuring(server, engine int, f func() singleRun) singleRun {
-	s0, e0, l0 := benchutil.CPUTime(server), benchutil.CPUTime(engine), benchutil.SelfCPU()
-	r := f()
-	r.serverCPU, r.loadCPU = benchutil.CPUTime(server)-s0, benchutil.SelfCPU()-l0
+// cpuMark holds the CPU time a server process, its engine (pid 0: none)
+// and this load generator had used when it was taken.
+type cpuMark struct {
+	server, engine int
+	s, e, l        time.Duration
+}
+
+func markCPU(server, engine int) cpuMark {
+	m := cpuMark{server: server, engine: engine, s: benchutil.CPUTime(server), l: benchutil.SelfCPU()}
 	if engine != 0 {
-		r.engineCPU = benchutil.CPUTime(engine) - e0
+		m.e = benchutil.CPUTime(engine)
 	}
+	return m
+}
+
+// since returns the CPU time each has used since the mark.
+func (m cpuMark) since() (server, engine, load time.Duration) {
+	server, load = benchutil.CPUTime(m.server)-m.s, benchutil.SelfCPU()-m.l
+	if m.engine != 0 {
+		engine = benchutil.CPUTime(m.engine) - m.e
+	}
+	return server, engine, load
+}
+
+// cpuDuring runs f and adds to its result the CPU time that server, engine
+// (0: none) and this process spent meanwhile.
+func cpuDuring(server, engine int, f func() singleRun) singleRun {
+	m := markCPU(server, engine)
+	r := f()
+	r.serverCPU, r.engineCPU, r.loadCPU = m.since()
 	return r
 }
 
@@ -272,7 +293,11 @@ func renderSingle(rs []singleResult, d time.Duration, orgs int) string {
 		cpu := "—"
 		if r.acked > 0 && r.serverCPU > 0 {
 			us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.acked) }
-			cpu = fmt.Sprintf("%.0f / %.0f / %.0f", us(r.serverCPU), us(r.engineCPU), us(r.loadCPU))
+			engine := fmt.Sprintf("%.0f", us(r.engineCPU))
+			if r.bare {
+				engine = "—" // no engine behind the bare HTTP server
+			}
+			cpu = fmt.Sprintf("%.0f / %s / %.0f", us(r.serverCPU), engine, us(r.loadCPU))
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s |\n", r.setup, r.clients, float64(r.acked)/r.elapsed.Seconds(),
 			pct(r.latencies, 0.50), pct(r.latencies, 0.99), max.Round(10*time.Microsecond), r.failed, r.acked, stored, rss, cpu)
