@@ -102,6 +102,7 @@ func variants(batch int) []variant {
 		variant{name: "optimize_on_insert = 1 (as before 2026-12-01)", settings: map[string]string{"optimize_on_insert": "1"}},
 		variant{name: "materialize_skip_indexes_on_insert = 0", settings: map[string]string{"materialize_skip_indexes_on_insert": "0"}},
 		variant{name: "parallel_view_processing = 1", settings: map[string]string{"parallel_view_processing": "1"}},
+		variant{name: "LowCardinality columns sent as String (low_cardinality_allow_in_native_format = 0)", settings: map[string]string{"low_cardinality_allow_in_native_format": "0"}},
 		variant{name: "2 concurrent INSERTs", writers: 2},
 		variant{name: "each INSERT sent as one block (as before 2026-12-03)", chunk: -1},
 		variant{name: "sent in blocks of 32,768 rows", chunk: 32768},
