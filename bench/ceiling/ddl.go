@@ -163,14 +163,46 @@ func (t *tableDDL) setSetting(name, value string) {
 	t.tail += "\nSETTINGS " + name + " = " + value
 }
 
+// The suffixes of a variant's tables after its own name.
+const (
+	byKeySuffix = "_bk"
+	hoursSuffix = "_hr"
+)
+
+// variantObjects are the migrated database's tables and views that a
+// variant named name copies, each as name plus its suffix. A name that
+// begins with another comes before it (renamer replaces the first that
+// matches).
+var variantObjects = []struct {
+	migrated, suffix string
+	view             bool
+}{
+	{"events_by_key_mv", "_mv", true},
+	{"events_by_key", byKeySuffix, false},
+	{"event_hours_mv", "_hmv", true},
+	{"event_hours", hoursSuffix, false},
+	{"events", "", false},
+}
+
 // renamer rewrites the names of the migrated database's statements for a
 // variant's tables in another database.
 func renamer(from, to, name string) *strings.Replacer {
-	return strings.NewReplacer(
-		from+".events_by_key_mv", to+"."+name+"_mv",
-		from+".events_by_key", to+"."+name+"_bk",
-		from+".event_hours_mv", to+"."+name+"_hmv",
-		from+".event_hours", to+"."+name+"_hr",
-		from+".events", to+"."+name,
-	)
+	var pairs []string
+	for _, o := range variantObjects {
+		pairs = append(pairs, from+"."+o.migrated, to+"."+name+o.suffix)
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// dropStatements drop every table and view of the variant named name in db.
+func dropStatements(db, name string) []string {
+	var out []string
+	for _, o := range variantObjects {
+		kind := "TABLE"
+		if o.view {
+			kind = "VIEW"
+		}
+		out = append(out, "DROP "+kind+" IF EXISTS "+db+"."+name+o.suffix+" SYNC")
+	}
+	return out
 }

@@ -228,10 +228,8 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 		}
 	}
 	drop := func() {
-		for _, s := range []string{"DROP VIEW IF EXISTS " + benchDB + "." + name + "_mv", "DROP VIEW IF EXISTS " + benchDB + "." + name + "_hmv",
-			"DROP TABLE IF EXISTS " + benchDB + "." + name, "DROP TABLE IF EXISTS " + benchDB + "." + name + "_bk",
-			"DROP TABLE IF EXISTS " + benchDB + "." + name + "_hr"} {
-			if err := conn.Exec(ctx, s+" SYNC"); err != nil {
+		for _, s := range dropStatements(benchDB, name) {
+			if err := conn.Exec(ctx, s); err != nil {
 				log.Fatalf("%s: %v", s, err)
 			}
 		}
@@ -269,20 +267,20 @@ func runVariant(ctx context.Context, conn driver.Conn, ddl schemaDDL, v variant,
 	}
 	x.engineCPU = cpu1 - cpu0
 	x.bytes, x.rows = tableBytes(ctx, conn, name)
-	x.byKeyBytes, x.byKeyRows = tableBytes(ctx, conn, name+"_bk")
-	_, x.hourRows = tableBytes(ctx, conn, name+"_hr")
+	x.byKeyBytes, x.byKeyRows = tableBytes(ctx, conn, name+byKeySuffix)
+	_, x.hourRows = tableBytes(ctx, conn, name+hoursSuffix)
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.data_skipping_indices WHERE database = ? AND table = ?", benchDB, name).
 		Scan(&x.indexes); err != nil {
 		return result{}, err
 	}
 	if last {
-		for _, tb := range []string{name, name + "_bk"} {
+		for _, tb := range []string{name, name + byKeySuffix} {
 			if err := conn.Exec(ctx, "OPTIMIZE TABLE "+benchDB+"."+tb+" FINAL"); err != nil {
 				return result{}, err
 			}
 		}
 		x.restBytes, _ = tableBytes(ctx, conn, name)
-		x.restByKey, _ = tableBytes(ctx, conn, name+"_bk")
+		x.restByKey, _ = tableBytes(ctx, conn, name+byKeySuffix)
 	}
 	return x, nil
 }
