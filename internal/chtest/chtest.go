@@ -48,6 +48,7 @@ type Server struct {
 
 var (
 	once   sync.Once
+	mu     sync.Mutex // guards server for running, which does not wait for once
 	server Server
 	srvErr error
 )
@@ -55,11 +56,24 @@ var (
 // Shared returns the test binary's ClickHouse, starting it on first use.
 func Shared(tb testing.TB) Server {
 	tb.Helper()
-	once.Do(func() { server, srvErr = startShared() })
+	once.Do(func() {
+		s, err := startShared()
+		mu.Lock()
+		server, srvErr = s, err
+		mu.Unlock()
+	})
 	if srvErr != nil {
 		tb.Fatalf("no clickhouse for tests: %v", srvErr)
 	}
 	return server
+}
+
+// running returns the shared embedded engine when one was started, without
+// starting it.
+func running() *engine.Supervisor {
+	mu.Lock()
+	defer mu.Unlock()
+	return server.Engine
 }
 
 func startShared() (Server, error) {
