@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"strings"
@@ -169,6 +170,27 @@ func (c *boundedWrites) Write(p []byte) (int, error) {
 	}
 	return c.Conn.Write(p)
 }
+
+// Close ends the connection as a client that is done should: it says so
+// (FIN, CloseWrite), reads and discards what the server still sends until
+// the server closes its side too (at most closeDrain), then closes. A
+// plain close while unread bytes remain resets the connection instead, and
+// the embedded engine (chDB) has been seen to abort on a reset under a
+// session waiting for its next query ("Terminate called for uncaught
+// exception: Connection reset by peer").
+func (c *boundedWrites) Close() error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		if tc.SetReadDeadline(time.Now().Add(closeDrain)) == nil {
+			_, _ = io.Copy(io.Discard, tc)
+		}
+	}
+	return c.Conn.Close()
+}
+
+// closeDrain bounds Close's wait for the server to close its side: a
+// server answers a client's FIN at once, unless it is still sending the
+// rows of a query the client gave up on.
+const closeDrain = 500 * time.Millisecond
 
 // Drop removes a database (tests).
 func Drop(ctx context.Context, cfg Config, database string) error {
