@@ -43,7 +43,7 @@ func (r *lateRecorder) Record(ctx context.Context, org string, e schema.Event) e
 // every query is recorded in the org's audit log through the ingest
 // pipeline (write-ahead log, fsync, then ClickHouse) before it runs. The
 // log lives in dir, on the disk the bench runs on.
-func durableStack(ctx context.Context, conn driver.Conn, dir string, log0 *slog.Logger) (http.Handler, *ingest.Pipeline, func()) {
+func durableStack(ctx context.Context, conn driver.Conn, dir string, flush time.Duration, log0 *slog.Logger) (http.Handler, *ingest.Pipeline, func()) {
 	rec := &lateRecorder{}
 	tcfg := tenant.DefaultConfig()
 	tcfg.AdminToken = "bench-admin-token-0123456789"
@@ -52,7 +52,7 @@ func durableStack(ctx context.Context, conn driver.Conn, dir string, log0 *slog.
 		log.Fatal(err)
 	}
 	icfg := ingest.DefaultConfig()
-	icfg.WAL.Dir, icfg.WAL.Logger = dir, log0
+	icfg.WAL.Dir, icfg.WAL.Logger, icfg.FlushInterval = dir, log0, flush
 	p, err := ingest.Open(conn, tenants, icfg, log0, prometheus.NewRegistry())
 	if err != nil {
 		log.Fatal(err)
@@ -80,7 +80,9 @@ func durableStack(ctx context.Context, conn driver.Conn, dir string, log0 *slog.
 // HTTP and authentication, the audit record's durable write, the page's
 // SQL with and without FINAL, the total's count with and without FINAL,
 // both as served (side by side), and the JSON encoding of the answer; and
-// the whole request with and without the audit record.
+// the whole request with and without the audit record. Then the whole
+// request through three stacks interleaved (wholeInterleaved): as served,
+// with the records held in the write-ahead log, and with them discarded.
 func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn, plain http.Handler, keys map[string]string,
 	g *gen.Generator, samp *samples, now time.Time, runs int, rng *rand.Rand, log0 *slog.Logger) {
 	dir, err := os.MkdirTemp("", "auditstore-bench-query-wal-")
@@ -88,10 +90,16 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	durable, pipe, stop := durableStack(ctx, conn, filepath.Join(dir, "wal"), log0)
+	durable, pipe, stop := durableStack(ctx, conn, filepath.Join(dir, "wal"), ingest.DefaultConfig().FlushInterval, log0)
 	defer stop()
-	srvDurable, srvPlain := httptest.NewServer(durable), httptest.NewServer(plain)
+	// The same stack whose records stay in its write-ahead log for the
+	// whole run (a flush interval longer than the run): it tells the
+	// records' cost in this process from their INSERTs' cost in ClickHouse.
+	held, _, stopHeld := durableStack(ctx, conn, filepath.Join(dir, "wal-held"), 24*time.Hour, log0)
+	defer stopHeld()
+	srvDurable, srvHeld, srvPlain := httptest.NewServer(durable), httptest.NewServer(held), httptest.NewServer(plain)
 	defer srvDurable.Close()
+	defer srvHeld.Close()
 	defer srvPlain.Close()
 	bare := gin.New()
 	bare.GET("/bench/bare", func(c *gin.Context) { c.Status(http.StatusNoContent) })
@@ -196,6 +204,15 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 		"another, so they add up only roughly (the page and the total run side by side when served). The durable stack records "+
 		"each query through a real ingest pipeline (write-ahead log in %s, then ClickHouse). Load average before: %s.\n\n",
 		runs, dir, benchutil.LoadAverage())
+	// Each stack keeps its own hour counts, and an org's first page counts
+	// its whole range: the durable stacks, new here, read every org's page
+	// once (the plain one too, which the shapes above drew orgs from), so
+	// the whole requests are timed on the same footing.
+	for _, o := range g.Orgs() {
+		for _, srv := range []*httptest.Server{srvDurable, srvHeld, srvPlain} {
+			get(srv.URL, page, keys[o.ID])
+		}
+	}
 	fmt.Fprintf(rep, "| part | p50 | p99 | p50 largest org | p99 largest org |\n|---|---|---|---|---|\n")
 	for _, part := range parts {
 		var cells []string
@@ -216,6 +233,44 @@ func breakdownTable(ctx context.Context, rep *strings.Builder, conn driver.Conn,
 		}
 		fmt.Fprintf(rep, "| %s | %s |\n", part.name, strings.Join(cells, " | "))
 		log.Printf("breakdown: %s: %s", part.name, strings.Join(cells, " "))
+	}
+	wholeInterleaved(rep, []stackURL{{"as served (records inserted every 200 ms)", srvDurable.URL},
+		{"records held in the write-ahead log (never inserted during the run)", srvHeld.URL},
+		{"records discarded", srvPlain.URL}}, func(base, org string) { get(base, page, keys[org]) },
+		drawn, largest, runs)
+}
+
+type stackURL struct{ name, url string }
+
+// wholeInterleaved times the whole newest-page request through each stack
+// in one loop: every iteration sends the same org's request through each,
+// in an order rotated by one each time, so the stacks share the machine's
+// moments alike; a part timed on its own (above) does not.
+func wholeInterleaved(rep *strings.Builder, stacks []stackURL, get func(base, org string), drawn func() string, largest string, runs int) {
+	fmt.Fprintf(rep, "\nThe whole request through each stack, interleaved (%d rounds after 3 warm-ups; each round sends the same org's "+
+		"request through every stack, the order rotated each round). Load average before: %s.\n\n", runs, benchutil.LoadAverage())
+	fmt.Fprintf(rep, "| audit record | p50 | p99 | p50 largest org | p99 largest org |\n|---|---|---|---|---|\n")
+	cells := make([][]string, len(stacks))
+	for _, pick := range []func() string{drawn, func() string { return largest }} {
+		d := make([][]time.Duration, len(stacks))
+		for i := -3; i < runs; i++ {
+			org := pick()
+			for k := range stacks {
+				j := (k + i + 3) % len(stacks)
+				start := time.Now()
+				get(stacks[j].url, org)
+				if i >= 0 {
+					d[j] = append(d[j], time.Since(start))
+				}
+			}
+		}
+		for j := range stacks {
+			cells[j] = append(cells[j], fineMS(pct(d[j], 50)), fineMS(pct(d[j], 99)))
+		}
+	}
+	for j, s := range stacks {
+		fmt.Fprintf(rep, "| %s | %s |\n", s.name, strings.Join(cells[j], " | "))
+		log.Printf("breakdown, interleaved: %s: %s", s.name, strings.Join(cells[j], " "))
 	}
 }
 
